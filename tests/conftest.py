@@ -1,0 +1,45 @@
+"""Shared fixtures: the reference data setting, a local Ray, and small workflows written to tmp folders."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+os.environ.setdefault("ZSDIST_DATA", str(REPO.parent / "shared" / "data"))
+
+NB201_EXAMPLE = "|avg_pool_3x3~0|+|skip_connect~0|none~1|+|nor_conv_1x1~0|avg_pool_3x3~1|nor_conv_1x1~2|"
+
+
+@pytest.fixture(scope="session")
+def local_ray():
+    """One local Ray for the session (2 CPUs), shut down at the end."""
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING",
+             runtime_env={"env_vars": {"ZSDIST_DATA": os.environ["ZSDIST_DATA"]}})
+    yield ray
+    ray.shutdown()
+
+
+def write_workflow(folder: Path, body: str, name: str = "wf.toml") -> Path:
+    path = folder / name
+    path.write_text(body)
+    return path
+
+
+SMALL_WORKFLOW = """
+[run]
+name = "small"
+output = "{output}"
+seed = 0
+
+[[jobs]]
+space = "nb201"
+datasets = ["cifar10", "imagenet16_120"]
+archs = {{ ids = [0, 9009, 10798, 15624, 777, 4321] }}
+proxies = ["params", "flops", "synflow", "naswot"]
+batch_size = 16
+shard_size = 2
+"""

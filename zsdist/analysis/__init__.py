@@ -1,0 +1,1 @@
+"""DuckDB over the result tables: views, SQL, and output formats."""

@@ -1,0 +1,109 @@
+"""The `zsdist` command line (Typer). User errors print one line and exit 2."""
+from __future__ import annotations
+
+import sys
+from typing import Optional
+
+import typer
+
+from zsdist.errors import ZsdistError
+
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True,
+                  help="Zero-shot NAS proxies at scale: launch runs on Ray, query results with DuckDB SQL.")
+
+CORRELATION_SQL = """
+SELECT space, dataset, proxy, n, round(spearman, 4) AS spearman, round(kendall, 4) AS kendall,
+       round(pearson, 4) AS pearson
+FROM correlation WHERE run_id = '{run_id}' AND metric = 'test_acc' ORDER BY space, dataset, spearman DESC"""
+
+
+def _print_query(results: str, sql: str, fmt: str) -> None:
+    import duckdb
+
+    from zsdist.analysis.output import FORMATS, render
+    from zsdist.analysis.views import connect
+
+    if fmt not in FORMATS:
+        raise ZsdistError(f"unknown format '{fmt}' (known: {', '.join(FORMATS)})")
+    con = connect(results)
+    try:
+        cursor = con.execute(sql)
+    except duckdb.Error as exc:
+        raise ZsdistError(f"query failed: {str(exc).splitlines()[0]}") from None
+    columns = [d[0] for d in cursor.description or []]
+    typer.echo(render(columns, cursor.fetchall(), fmt))
+
+
+@app.command()
+def launch(
+    workflow: str = typer.Option("workflows/quickstart.toml", help="Workflow TOML file."),
+    output: Optional[str] = typer.Option(None, help="Results folder or URI (default: the workflow's run.output)."),
+    address: Optional[str] = typer.Option(None, help="Address of an existing Ray cluster (default: embedded)."),
+) -> None:
+    """Run a workflow: compute every proxy of every job, write Parquet, print the correlation table."""
+    from zsdist.run import launch as run_launch
+    from zsdist.workflow import load_workflow
+
+    wf = load_workflow(workflow)
+    summary = run_launch(wf, output=output, address=address)
+    typer.echo(f"run {summary.run_id}: {summary.shards_done} shards computed, {summary.shards_skipped} already "
+               f"done, {summary.archs_done} architectures, {summary.failed_rows} failed rows → {summary.output}")
+    _print_query(summary.output, CORRELATION_SQL.format(run_id=summary.run_id), "table")
+
+
+@app.command()
+def query(
+    sql: str = typer.Argument(..., help="SQL over the views scores, latency, truth, runs, wide, correlation, ..."),
+    results: str = typer.Option("results", help="Results folder or URI."),
+    format: str = typer.Option("table", "--format", "-f", help="table, csv or json."),
+) -> None:
+    """Run DuckDB SQL over the results."""
+    _print_query(results, sql, format)
+
+
+@app.command()
+def ingest(
+    results: str = typer.Option("results", help="Results folder or URI."),
+    source: Optional[list[str]] = typer.Option(None, help="Truth source(s) to load (default: all)."),
+    file: Optional[str] = typer.Option(None, help="Read this file instead of the reference data (one source)."),
+) -> None:
+    """Load ground truth into the `truth` table (rewrites, so running it twice changes nothing)."""
+    from zsdist.store import Store
+    from zsdist.truth import TRUTH, ingest as run_ingest
+
+    names = source or TRUTH.names()
+    if file and len(names) != 1:
+        raise ZsdistError("--file needs exactly one --source")
+    store = Store(results)
+    store.check_writable()
+    for name in names:
+        typer.echo(f"truth {name}: {run_ingest(store, name, file)} rows")
+
+
+@app.command()
+def spaces() -> None:
+    """List the search spaces."""
+    from zsdist.spaces import create_space, list_spaces
+
+    for name in list_spaces():
+        space = create_space(name)
+        typer.echo(f"{name:16s} {space.size:>9,d} architectures  datasets: {', '.join(space.datasets)}")
+
+
+@app.command()
+def proxies() -> None:
+    """List the proxies with their direction and needs."""
+    from zsdist.proxies import PROXIES, get_proxy
+
+    for name in PROXIES.names():
+        p = get_proxy(name)
+        direction = "higher" if p.higher_is_better else "lower"
+        typer.echo(f"{name:16s} {direction:6s} needs: {', '.join(sorted(p.needs)) or '-':20s} {p.description}")
+
+
+def main() -> None:
+    try:
+        app()
+    except ZsdistError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)

@@ -1,0 +1,24 @@
+"""A workflow becomes a deterministic list of shards: the same workflow always yields the same shard keys."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+from zsdist.workflow import Job, Workflow
+
+
+@dataclass(frozen=True)
+class Shard:
+    run_id: str
+    key: str  # unique within the run, e.g. j00-s00012
+    job: Job
+    arch_ids: tuple[int, ...]
+    seed: int
+
+
+def plan(workflow: Workflow) -> Iterator[Shard]:
+    for j, job in enumerate(workflow.jobs):
+        ids = job.arch_ids()
+        for s, start in enumerate(range(0, len(ids), job.shard_size)):
+            yield Shard(workflow.run_id, f"j{j:02d}-s{s:05d}", job, tuple(ids[start:start + job.shard_size]),
+                        workflow.seed)

@@ -1,0 +1,65 @@
+"""Evaluate a set of proxies on one architecture: shared quantities first, then each proxy; failures become rows."""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import torch
+from torch import nn
+
+from zsdist.data import Batch
+from zsdist.proxies.base import Proxy
+from zsdist.proxies.probe import QUANTITIES, Probe
+
+
+@dataclass(frozen=True)
+class ProxyResult:
+    proxy: str
+    value: float | None
+    seconds: float
+    status: str  # ok | nan | error | oom
+    error: str | None = None
+
+
+def _failure(exc: BaseException) -> tuple[str, str]:
+    if isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower():
+        return "oom", f"{type(exc).__name__}: {exc}"[:500]
+    return "error", f"{type(exc).__name__}: {exc}"[:500]
+
+
+def evaluate(build: Callable[[], nn.Module], batch: Batch, proxies: Sequence[Proxy], seed: int,
+             device: str = "cpu") -> list[ProxyResult]:
+    """All `proxies` on one network; each shared pass runs once and its time is split among its users."""
+    try:
+        probe = Probe(build, batch, seed, device)
+    except Exception as exc:  # the architecture itself failed to build: every proxy row records why
+        status, error = _failure(exc)
+        return [ProxyResult(p.name, None, 0.0, status, error) for p in proxies]
+
+    users: dict[object, int] = {}
+    for proxy in proxies:
+        for provider in {QUANTITIES[n] for n in proxy.needs}:
+            users[provider] = users.get(provider, 0) + 1
+    shared_error: tuple[str, str] | None = None
+    try:
+        probe.prepare(set().union(*(p.needs for p in proxies)))
+    except Exception as exc:  # a failed shared pass fails only the proxies that need it
+        shared_error = _failure(exc)
+
+    results = []
+    for proxy in proxies:
+        start = time.perf_counter()
+        try:
+            if shared_error and proxy.needs:
+                raise RuntimeError(shared_error[1])
+            value = float(proxy.fn(probe))
+            status, error = ("ok", None) if math.isfinite(value) else ("nan", f"non-finite value {value}")
+        except Exception as exc:
+            value = None
+            status, error = _failure(exc)
+        own = time.perf_counter() - start
+        shared = sum(probe.provider_seconds.get(pv, 0.0) / users[pv] for pv in {QUANTITIES[n] for n in proxy.needs})
+        results.append(ProxyResult(proxy.name, value if status == "ok" else None, own + shared, status, error))
+    return results

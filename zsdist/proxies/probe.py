@@ -1,0 +1,97 @@
+"""One architecture on one batch, and the quantities proxies share.
+
+A proxy names the quantities it reads (`needs`); the Probe computes each needed quantity once, and providers
+compute several at once in a single pass (one train-mode forward + backward serves activation codes, logits and
+loss gradients). Sharing therefore lives here, never inside a proxy, and a proxy evaluated alone or beside others
+reads identical inputs.
+"""
+from __future__ import annotations
+
+import copy
+import time
+from typing import Any, Callable, Iterable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from zsdist.data import Batch
+
+ACTIVATIONS = (nn.ReLU, nn.ReLU6)
+
+Provider = Callable[["Probe", frozenset[str]], dict[str, Any]]
+QUANTITIES: dict[str, Provider] = {}
+
+
+def provides(*names: str) -> Callable[[Provider], Provider]:
+    """Register a provider that computes any subset of `names` in one pass."""
+
+    def add(fn: Provider) -> Provider:
+        for name in names:
+            if name in QUANTITIES:
+                raise ValueError(f"quantity '{name}' has two providers")
+            QUANTITIES[name] = fn
+        return fn
+
+    return add
+
+
+class Probe:
+    """Builds the network once (seeded, PyTorch default init) and caches shared quantities."""
+
+    def __init__(self, build: Callable[[], nn.Module], batch: Batch, seed: int, device: str = "cpu") -> None:
+        self.seed = seed
+        self.device = torch.device(device)
+        self.inputs = batch.inputs.to(self.device)
+        self.labels = batch.labels.to(self.device)
+        torch.manual_seed(seed)
+        self.model = build().to(self.device)  # pristine: proxies copy it before changing anything
+        self._values: dict[str, Any] = {}
+        self.provider_seconds: dict[Provider, float] = {}
+
+    def copy_model(self) -> nn.Module:
+        return copy.deepcopy(self.model)
+
+    def prepare(self, names: Iterable[str]) -> None:
+        """Compute the missing quantities, each provider once for all the names it serves."""
+        missing = {n for n in names if n not in self._values}
+        by_provider: dict[Provider, set[str]] = {}
+        for name in missing:
+            if name not in QUANTITIES:
+                raise KeyError(f"no provider for quantity '{name}'")
+            by_provider.setdefault(QUANTITIES[name], set()).add(name)
+        for provider, wanted in by_provider.items():
+            start = time.perf_counter()
+            self._values.update(provider(self, frozenset(wanted)))
+            self.provider_seconds[provider] = self.provider_seconds.get(provider, 0.0) + time.perf_counter() - start
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._values:
+            self.prepare([name])
+        return self._values[name]
+
+
+@provides("codes", "logits", "grads")
+def train_pass(probe: Probe, wanted: frozenset[str]) -> dict[str, Any]:
+    """One forward in train mode (BN on batch statistics) with activation hooks, plus the CE backward if asked.
+
+    codes: per ReLU module, the N×D boolean activation pattern; grads: parameter name → dL/dθ.
+    """
+    model = probe.copy_model().train()
+    codes: list[torch.Tensor] = []
+    hooks = []
+    if "codes" in wanted:
+        for module in model.modules():
+            if isinstance(module, ACTIVATIONS):
+                hooks.append(module.register_forward_hook(lambda _m, _i, out: codes.append((out > 0).flatten(1))))
+    try:
+        with torch.set_grad_enabled("grads" in wanted):
+            logits = model(probe.inputs)
+            out: dict[str, Any] = {"codes": codes, "logits": logits.detach()}
+            if "grads" in wanted:
+                F.cross_entropy(logits, probe.labels).backward()
+                out["grads"] = {n: p.grad.detach() for n, p in model.named_parameters() if p.grad is not None}
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return {k: v for k, v in out.items() if k in wanted}

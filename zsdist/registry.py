@@ -1,0 +1,47 @@
+"""A name → entry registry shared by spaces, proxies and devices (the timm pattern)."""
+from __future__ import annotations
+
+import difflib
+from typing import Callable, Generic, Iterator, TypeVar
+
+from zsdist.errors import ZsdistError
+
+T = TypeVar("T")
+
+
+class Registry(Generic[T]):
+    """Entries keyed by name; lookups of unknown names suggest the closest known one."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._entries: dict[str, T] = {}
+
+    def add(self, name: str, entry: T) -> T:
+        if name in self._entries:
+            raise ValueError(f"{self.kind} '{name}' is registered twice")
+        self._entries[name] = entry
+        return entry
+
+    def register(self, name: str) -> Callable[[T], T]:
+        """Decorator form of `add`."""
+        return lambda entry: self.add(name, entry)
+
+    def get(self, name: str) -> T:
+        try:
+            return self._entries[name]
+        except KeyError:
+            raise ZsdistError(self.unknown_message(name)) from None
+
+    def unknown_message(self, name: str) -> str:
+        close = difflib.get_close_matches(name, self._entries, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        return f"unknown {self.kind} '{name}'{hint} (known: {', '.join(sorted(self._entries))})"
+
+    def names(self) -> list[str]:
+        return sorted(self._entries)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())

@@ -1,0 +1,113 @@
+"""Run a workflow on Ray: one task per shard, a bounded number in flight, finished shards skipped on rerun."""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import socket
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import ray
+
+from zsdist.plan import Shard, plan
+from zsdist.progress import Progress
+from zsdist.settings import DATA_ENV
+from zsdist.shard import compute_shard
+from zsdist.store import Store
+from zsdist.version import code_version
+from zsdist.workflow import Workflow
+
+
+@dataclass(frozen=True)
+class LaunchSummary:
+    run_id: str
+    output: str
+    shards_total: int
+    shards_skipped: int
+    shards_done: int
+    archs_done: int
+    failed_rows: int
+
+
+def _run_shard(shard: Shard, output: str, version: str) -> tuple[int, int]:
+    import torch
+
+    torch.set_num_threads(max(1, int(shard.job.num_cpus)))
+    rows = compute_shard(shard, version)
+    Store(output).write("scores", rows, shard.key, run_id=shard.run_id, space=shard.job.space)
+    return len(shard.arch_ids), sum(r["status"] != "ok" for r in rows)
+
+
+run_shard_task = ray.remote(max_retries=3)(_run_shard)
+
+
+def _host_info() -> str:
+    import torch
+
+    return json.dumps({"hostname": socket.gethostname(), "platform": platform.platform(),
+                       "python": platform.python_version(), "torch": torch.__version__, "ray": ray.__version__,
+                       "cpus": os.cpu_count()}, sort_keys=True)
+
+
+def _record_run(store: Store, workflow: Workflow, finished: bool) -> None:
+    """One row per run: `started` is kept from the first launch, `finished` is set once every shard is done."""
+    now = datetime.now(timezone.utc)
+    previous = store.read("runs", "run", run_id=workflow.run_id)
+    started = previous.column("started")[0].as_py() if previous is not None else now
+    store.write("runs", [{"workflow": workflow.text, "config_hash": workflow.config_hash,
+                          "code_version": code_version(), "started": started,
+                          "finished": now if finished else None, "host": _host_info()}],
+                "run", run_id=workflow.run_id)
+
+
+def _init_ray(address: str | None) -> bool:
+    """Connect to `address` or start an embedded local Ray; returns whether this call started it."""
+    if ray.is_initialized():
+        return False
+    env = {DATA_ENV: os.path.abspath(os.environ[DATA_ENV])} if os.environ.get(DATA_ENV) else {}
+    ray.init(address=address, include_dashboard=False, log_to_driver=True, logging_level="WARNING",
+             runtime_env={"env_vars": env} if env else None)
+    return True
+
+
+def launch(workflow: Workflow, output: str | None = None, address: str | None = None,
+           max_in_flight: int | None = None, show_progress: bool = True) -> LaunchSummary:
+    store = Store(output or workflow.output)
+    store.check_writable()
+    shards = list(plan(workflow))
+    todo = [s for s in shards if not store.exists(store.path("scores", s.key, run_id=s.run_id, space=s.job.space))]
+    _record_run(store, workflow, finished=not todo)
+    summary = dict(run_id=workflow.run_id, output=store.uri, shards_total=len(shards),
+                   shards_skipped=len(shards) - len(todo))
+    if not todo:
+        return LaunchSummary(**summary, shards_done=0, archs_done=0, failed_rows=0)
+
+    started_ray = _init_ray(address)
+    progress = Progress(len(todo), sum(len(s.arch_ids) for s in todo)) if show_progress else None
+    limit = max_in_flight or max(2, 2 * int(ray.cluster_resources().get("CPU", 1)))
+    version = code_version()
+    in_flight: list[ray.ObjectRef] = []
+    queue = iter(todo)
+    done = archs = failed = 0
+    try:
+        while True:
+            for shard in queue:
+                in_flight.append(run_shard_task.options(num_cpus=shard.job.num_cpus, num_gpus=shard.job.num_gpus)
+                                 .remote(shard, store.uri, version))
+                if len(in_flight) >= limit:
+                    break
+            if not in_flight:
+                break
+            ready, in_flight = ray.wait(in_flight, num_returns=1)
+            n_archs, n_failed = ray.get(ready[0])
+            done, archs, failed = done + 1, archs + n_archs, failed + n_failed
+            if progress:
+                progress.update(n_archs, n_failed)
+    finally:
+        if progress:
+            progress.close()
+        if started_ray:
+            ray.shutdown()
+    _record_run(store, workflow, finished=True)
+    return LaunchSummary(**summary, shards_done=done, archs_done=archs, failed_rows=failed)
