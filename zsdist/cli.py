@@ -101,6 +101,17 @@ def proxies() -> None:
         typer.echo(f"{name:16s} {direction:6s} needs: {', '.join(sorted(p.needs)) or '-':20s} {p.description}")
 
 
+@app.command()
+def bench(
+    name: str = typer.Argument(..., help="Which benchmark (see `zsdist bench --help`): proxies, scaling, latency."),
+    quick: bool = typer.Option(False, help="A smaller sample, for a fast look."),
+) -> None:
+    """Measure speed, printed as ratios against a baseline measured in the same run."""
+    from zsdist.bench import BENCHES
+
+    typer.echo(BENCHES.get(name)(quick))
+
+
 def main() -> None:
     try:
         app()

@@ -1,14 +1,16 @@
 """One architecture on one batch, and the quantities proxies share.
 
 A proxy names the quantities it reads (`needs`); the Probe computes each needed quantity once, and providers
-compute several at once in a single pass (one train-mode forward + backward serves activation codes, logits and
-loss gradients). Sharing therefore lives here, never inside a proxy, and a proxy evaluated alone or beside others
-reads identical inputs.
+compute several at once in a single pass: one train-mode forward + backward serves logits, loss gradients and
+every hook-collected quantity (activation codes and whatever other modules register with `@collects`).
+Sharing therefore lives here, never inside a proxy, and a proxy evaluated alone or beside others reads
+identical inputs.
 """
 from __future__ import annotations
 
 import copy
 import time
+from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 import torch
@@ -71,27 +73,62 @@ class Probe:
         return self._values[name]
 
 
-@provides("codes", "logits", "grads")
-def train_pass(probe: Probe, wanted: frozenset[str]) -> dict[str, Any]:
-    """One forward in train mode (BN on batch statistics) with activation hooks, plus the CE backward if asked.
+@dataclass(frozen=True)
+class Collector:
+    """Hooks that gather one quantity during the shared train pass.
 
-    codes: per ReLU module, the N×D boolean activation pattern; grads: parameter name → dL/dθ.
+    attach(model, handles) registers hooks on the pass's model copy (appending them to `handles`, which the
+    pass removes afterwards) and returns a function that yields the quantity once the pass is over.
+    backward: the quantity is only complete after the CE loss backward (e.g. activation gradients).
     """
+
+    attach: Callable[[nn.Module, list], Callable[[], Any]]
+    backward: bool = False
+
+
+COLLECTORS: dict[str, Collector] = {}
+
+
+def collects(name: str, backward: bool = False) -> Callable[[Callable], Callable]:
+    """Register `attach` as the collector of quantity `name`, served by the shared train pass."""
+
+    def add(attach: Callable[[nn.Module, list], Callable[[], Any]]) -> Callable:
+        COLLECTORS[name] = Collector(attach, backward)
+        QUANTITIES[name] = train_pass
+        return attach
+
+    return add
+
+
+def train_pass(probe: Probe, wanted: frozenset[str]) -> dict[str, Any]:
+    """One forward in train mode (BN on batch statistics) with every wanted collector's hooks attached, plus
+    one CE-loss backward when gradients or a backward collector are wanted."""
     model = probe.copy_model().train()
-    codes: list[torch.Tensor] = []
-    hooks = []
-    if "codes" in wanted:
-        for module in model.modules():
-            if isinstance(module, ACTIVATIONS):
-                hooks.append(module.register_forward_hook(lambda _m, _i, out: codes.append((out > 0).flatten(1))))
+    handles: list = []
+    results = {name: COLLECTORS[name].attach(model, handles) for name in wanted if name in COLLECTORS}
+    backward = "grads" in wanted or any(COLLECTORS[n].backward for n in results)
     try:
-        with torch.set_grad_enabled("grads" in wanted):
+        with torch.set_grad_enabled(backward):
             logits = model(probe.inputs)
-            out: dict[str, Any] = {"codes": codes, "logits": logits.detach()}
-            if "grads" in wanted:
+            out: dict[str, Any] = {"logits": logits.detach()}
+            if backward:
                 F.cross_entropy(logits, probe.labels).backward()
                 out["grads"] = {n: p.grad.detach() for n, p in model.named_parameters() if p.grad is not None}
+            out.update((name, result()) for name, result in results.items())
     finally:
-        for hook in hooks:
-            hook.remove()
+        for handle in handles:
+            handle.remove()
     return {k: v for k, v in out.items() if k in wanted}
+
+
+QUANTITIES["logits"] = QUANTITIES["grads"] = train_pass
+
+
+@collects("codes")
+def _codes(model: nn.Module, handles: list) -> Callable[[], list[torch.Tensor]]:
+    """Per ReLU module, the N×D boolean activation pattern (output > 0)."""
+    codes: list[torch.Tensor] = []
+    for module in model.modules():
+        if isinstance(module, ACTIVATIONS):
+            handles.append(module.register_forward_hook(lambda _m, _i, out: codes.append((out > 0).flatten(1))))
+    return lambda: codes
