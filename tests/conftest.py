@@ -12,9 +12,9 @@ os.environ.setdefault("ZSDIST_DATA", str(REPO.parent / "shared" / "data"))
 NB201_EXAMPLE = "|avg_pool_3x3~0|+|skip_connect~0|none~1|+|nor_conv_1x1~0|avg_pool_3x3~1|nor_conv_1x1~2|"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def local_ray():
-    """One local Ray for the session (2 CPUs), shut down at the end."""
+    """A local Ray (2 CPUs) per test module, so modules that start their own clusters can run in any order."""
     import ray
 
     ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING",

@@ -28,18 +28,21 @@ class LaunchSummary:
     shards_done: int
     archs_done: int
     failed_rows: int
+    nodes: tuple[str, ...] = ()  # Ray node ids that computed shards
 
 
-def _run_shard(shard: Shard, output: str, version: str) -> tuple[int, int]:
+def _run_shard(shard: Shard, output: str, version: str) -> tuple[int, int, str]:
+    """Compute and write one shard; a retry after a crash rewrites the same file, so no row is written twice."""
     import torch
 
     torch.set_num_threads(max(1, int(shard.job.num_cpus)))
     rows = compute_shard(shard, version)
     Store(output).write("scores", rows, shard.key, run_id=shard.run_id, space=shard.job.space)
-    return len(shard.arch_ids), sum(r["status"] != "ok" for r in rows)
+    return len(shard.arch_ids), sum(r["status"] != "ok" for r in rows), ray.get_runtime_context().get_node_id()
 
 
-run_shard_task = ray.remote(max_retries=3)(_run_shard)
+# Ray retries a shard whose worker process or node died; application errors are rows, not task failures.
+run_shard_task = ray.remote(max_retries=5)(_run_shard)
 
 
 def _host_info() -> str:
@@ -62,10 +65,13 @@ def _record_run(store: Store, workflow: Workflow, finished: bool) -> None:
 
 
 def _init_ray(address: str | None) -> bool:
-    """Connect to `address` or start an embedded local Ray; returns whether this call started it."""
+    """Connect to `address` or start an embedded local Ray; returns whether this call started it.
+
+    Only the embedded Ray gets this process's data setting: a cluster's nodes (or its Ray Job) bring their own.
+    """
     if ray.is_initialized():
         return False
-    env = {DATA_ENV: os.path.abspath(os.environ[DATA_ENV])} if os.environ.get(DATA_ENV) else {}
+    env = {DATA_ENV: os.path.abspath(os.environ[DATA_ENV])} if os.environ.get(DATA_ENV) and not address else {}
     ray.init(address=address, include_dashboard=False, log_to_driver=True, logging_level="WARNING",
              runtime_env={"env_vars": env} if env else None)
     return True
@@ -90,6 +96,7 @@ def launch(workflow: Workflow, output: str | None = None, address: str | None = 
     in_flight: list[ray.ObjectRef] = []
     queue = iter(todo)
     done = archs = failed = 0
+    nodes: set[str] = set()
     try:
         while True:
             for shard in queue:
@@ -100,8 +107,9 @@ def launch(workflow: Workflow, output: str | None = None, address: str | None = 
             if not in_flight:
                 break
             ready, in_flight = ray.wait(in_flight, num_returns=1)
-            n_archs, n_failed = ray.get(ready[0])
+            n_archs, n_failed, node = ray.get(ready[0])
             done, archs, failed = done + 1, archs + n_archs, failed + n_failed
+            nodes.add(node)
             if progress:
                 progress.update(n_archs, n_failed)
     finally:
@@ -110,4 +118,4 @@ def launch(workflow: Workflow, output: str | None = None, address: str | None = 
         if started_ray:
             ray.shutdown()
     _record_run(store, workflow, finished=True)
-    return LaunchSummary(**summary, shards_done=done, archs_done=archs, failed_rows=failed)
+    return LaunchSummary(**summary, shards_done=done, archs_done=archs, failed_rows=failed, nodes=tuple(sorted(nodes)))

@@ -2,15 +2,19 @@
 from __future__ import annotations
 
 import json
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
+from torch import nn
 
-from zsdist.data import load_batch
+from zsdist.data import Batch, load_batch
+from zsdist.limits import ArchTimeout, time_limit
 from zsdist.plan import Shard
-from zsdist.proxies import resolve_proxies
-from zsdist.proxies.evaluate import evaluate
+from zsdist.proxies import Proxy, resolve_proxies
+from zsdist.proxies.evaluate import ProxyResult, evaluate
 from zsdist.spaces import create_space
+
+MAX_SPLITS = 3  # an out-of-memory proxy is retried on 1/2, 1/4, 1/8 of the batch
 
 
 def device_label(device: str) -> str:
@@ -20,11 +24,30 @@ def device_label(device: str) -> str:
     return device
 
 
+def evaluate_with_splits(build: Callable[[], nn.Module], batch: Batch, proxies: Sequence[Proxy], seed: int,
+                         device: str) -> list[tuple[ProxyResult, int]]:
+    """Evaluate; proxies that ran out of memory are retried on a halved batch, up to MAX_SPLITS times.
+
+    Returns each result with the split factor it was computed at (1 = the whole batch).
+    """
+    results = {r.proxy: (r, 1) for r in evaluate(build, batch, proxies, seed, device)}
+    for halvings in range(1, MAX_SPLITS + 1):
+        failed = [p for p in proxies if results[p.name][0].status == "oom"]
+        size = batch.size >> halvings
+        if not failed or size < 1:
+            break
+        if device.startswith("cuda"):
+            torch.cuda.empty_cache()
+        smaller = Batch(batch.inputs[:size], batch.labels[:size])
+        results.update((r.proxy, (r, 1 << halvings)) for r in evaluate(build, smaller, failed, seed, device))
+    return [results[p.name] for p in proxies]
+
+
 def compute_shard(shard: Shard, version: str, on_arch: Callable[[], None] | None = None) -> list[dict]:
     job = shard.job
     space = create_space(job.space)
     proxies = resolve_proxies(job.proxies)
-    options = {p.name: json.dumps(dict(p.options), sort_keys=True) for p in proxies}
+    options = {p.name: dict(p.options) for p in proxies}
     sources = dict(job.data)
     device = device_label(job.device)
     rows = []
@@ -32,12 +55,20 @@ def compute_shard(shard: Shard, version: str, on_arch: Callable[[], None] | None
     for arch_id in shard.arch_ids:
         arch = space.arch_str(arch_id)
         for dataset, batch in batches.items():
-            results = evaluate(lambda: space.build(arch_id, dataset), batch, proxies, shard.seed, job.device)
+            try:
+                with time_limit(job.arch_timeout_s):
+                    results = evaluate_with_splits(lambda: space.build(arch_id, dataset), batch, proxies,
+                                                   shard.seed, job.device)
+            except ArchTimeout as exc:
+                results = [(ProxyResult(p.name, None, job.arch_timeout_s, "timeout", str(exc)), 1) for p in proxies]
             rows.extend(
                 {"arch_id": arch_id, "arch": arch, "dataset": dataset, "proxy": r.proxy, "value": r.value,
-                 "seconds": r.seconds, "status": r.status, "error": r.error, "batch_size": batch.size,
-                 "seed": shard.seed, "device": device, "options": options[r.proxy], "version": version}
-                for r in results
+                 "seconds": r.seconds, "status": r.status, "error": r.error, "batch_size": batch.size // split,
+                 "seed": shard.seed, "device": device,
+                 "options": json.dumps({**options[r.proxy], **({"oom_split": split} if split > 1 else {})},
+                                       sort_keys=True),
+                 "version": version}
+                for r, split in results
             )
         if on_arch:
             on_arch()

@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 import tomllib
+from datetime import datetime, timezone
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,9 +15,9 @@ from zsdist.proxies import resolve_proxies
 from zsdist.spaces import create_space
 from zsdist.spaces.base import SearchSpace
 
-_RUN_KEYS = {"name", "output", "seed"}
+_RUN_KEYS = {"name", "output", "seed", "dated"}
 _JOB_KEYS = {"space", "datasets", "archs", "proxies", "batch_size", "shard_size", "latency", "device", "data",
-             "num_cpus", "num_gpus"}
+             "num_cpus", "num_gpus", "arch_timeout_s"}
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class Job:
     data: tuple[tuple[str, str], ...] = ()  # dataset → user image source (.npz or class folders)
     num_cpus: float = 1.0
     num_gpus: float = 0.0
+    arch_timeout_s: float = 600.0  # per architecture × dataset; 0 disables
 
     def arch_ids(self) -> list[int]:
         space = create_space(self.space)
@@ -59,6 +61,7 @@ class Workflow:
     seed: int
     jobs: tuple[Job, ...]
     text: str = field(default="", compare=False)
+    date: str = ""  # YYYYMMDD in the run id of dated (nightly) runs
 
     @property
     def config_hash(self) -> str:
@@ -68,7 +71,7 @@ class Workflow:
 
     @property
     def run_id(self) -> str:
-        return f"{self.name}-{self.config_hash}"
+        return "-".join(filter(None, (self.name, self.date, self.config_hash)))
 
 
 def _expect(value: Any, kind: type | tuple[type, ...], where: str) -> Any:
@@ -129,6 +132,7 @@ def _job(raw: Any, index: int) -> Job:
         data=tuple(sorted((DATASETS.get(k).name, _expect(v, str, f"{where}.data.{k}")) for k, v in data.items())),
         num_cpus=float(_expect(raw.get("num_cpus", 1), (int, float), f"{where}.num_cpus")),
         num_gpus=float(_expect(raw.get("num_gpus", 0), (int, float), f"{where}.num_gpus")),
+        arch_timeout_s=float(_expect(raw.get("arch_timeout_s", 600), (int, float), f"{where}.arch_timeout_s")),
     )
     if job.batch_size < 1 or job.shard_size < 1:
         raise ZsdistError(f"{where}: batch_size and shard_size must be positive")
@@ -160,6 +164,7 @@ def parse_workflow(text: str, source: str = "<workflow>") -> Workflow:
         seed=_expect(run.get("seed", 0), int, "run.seed"),
         jobs=tuple(_job(j, i) for i, j in enumerate(jobs)),
         text=text,
+        date=datetime.now(timezone.utc).strftime("%Y%m%d") if _expect(run.get("dated", False), bool, "run.dated") else "",
     )
 
 

@@ -24,7 +24,8 @@ class ProxyResult:
 
 
 def _failure(exc: BaseException) -> tuple[str, str]:
-    if isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower():
+    text = str(exc).lower()
+    if isinstance(exc, torch.OutOfMemoryError) or "out of memory" in text or "can't allocate memory" in text:
         return "oom", f"{type(exc).__name__}: {exc}"[:500]
     return "error", f"{type(exc).__name__}: {exc}"[:500]
 
@@ -53,9 +54,10 @@ def evaluate(build: Callable[[], nn.Module], batch: Batch, proxies: Sequence[Pro
         start = time.perf_counter()
         try:
             if shared_error and proxy.needs:
-                raise RuntimeError(shared_error[1])
-            value = float(proxy.fn(probe))
-            status, error = ("ok", None) if math.isfinite(value) else ("nan", f"non-finite value {value}")
+                value, (status, error) = None, shared_error
+            else:
+                value = float(proxy.fn(probe))
+                status, error = ("ok", None) if math.isfinite(value) else ("nan", f"non-finite value {value}")
         except Exception as exc:
             value = None
             status, error = _failure(exc)

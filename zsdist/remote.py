@@ -1,0 +1,85 @@
+"""Running a workflow on a remote Ray cluster: bring it up from a cluster-launcher file, submit a Ray Job,
+stream its logs, and return its exit status."""
+from __future__ import annotations
+
+import asyncio
+import os
+import shlex
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from zsdist.errors import ZsdistError
+from zsdist.settings import DATA_ENV
+
+DASHBOARD_PORT = 8265
+
+
+def load_cluster_config(path: str) -> dict[str, Any]:
+    """Read and validate a cluster-launcher YAML against Ray's own cluster-config schema."""
+    import yaml
+    from ray.autoscaler._private.util import validate_config
+
+    file = Path(path)
+    if not file.is_file():
+        raise ZsdistError(f"cluster file {path} does not exist")
+    try:
+        config = yaml.safe_load(file.read_text())
+        validate_config(config)
+    except Exception as exc:  # yaml and jsonschema errors, both user input problems
+        raise ZsdistError(f"invalid cluster file {path}: {str(exc).splitlines()[0]}") from None
+    return config
+
+
+def _wait_for(url: str, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=5).close()
+            return
+        except OSError:
+            time.sleep(2)
+    raise ZsdistError(f"the Ray dashboard at {url} did not answer within {seconds:.0f} s")
+
+
+def cluster_up(path: str) -> tuple[str, subprocess.Popen]:
+    """`ray up` (idempotent), then forward the head's dashboard to localhost; returns its URL and the forwarder."""
+    load_cluster_config(path)
+    if subprocess.run(["ray", "up", "-y", path]).returncode != 0:
+        raise ZsdistError(f"`ray up -y {path}` failed; see its output above")
+    forward = subprocess.Popen(["ray", "dashboard", "--port", str(DASHBOARD_PORT), path])
+    url = f"http://127.0.0.1:{DASHBOARD_PORT}"
+    _wait_for(url, 120)
+    return url, forward
+
+
+def submit(dashboard: str, workflow: str, output: str | None) -> int:
+    """Submit `zsdist launch` as a Ray Job (the workflow's folder is shipped as the working dir), stream its
+    logs, and return 0 when the job succeeded."""
+    from ray.job_submission import JobStatus, JobSubmissionClient
+
+    wf = Path(workflow).resolve()
+    if output is not None and "://" not in output and not os.path.isabs(output):
+        raise ZsdistError(f"--output {output} must be an absolute path or a URI that every node can write")
+    entry = ["python", "-m", "zsdist", "launch", "--workflow", wf.name, "--address", "auto"]
+    entry += ["--output", output] if output else []
+    env = {DATA_ENV: os.environ[DATA_ENV]} if os.environ.get(DATA_ENV) else {}
+    try:
+        client = JobSubmissionClient(dashboard)
+        job_id = client.submit_job(entrypoint=shlex.join(entry),
+                                   runtime_env={"working_dir": str(wf.parent), "env_vars": env},
+                                   metadata={"workflow": wf.name})
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        raise ZsdistError(f"could not submit to the Ray cluster at {dashboard}: {exc}") from None
+    print(f"submitted Ray Job {job_id} to {dashboard}", flush=True)
+
+    async def stream() -> None:
+        async for lines in client.tail_job_logs(job_id):
+            print(lines, end="", flush=True)
+
+    asyncio.run(stream())
+    status = client.get_job_status(job_id)
+    print(f"Ray Job {job_id}: {status}", flush=True)
+    return 0 if status == JobStatus.SUCCEEDED else 1
