@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -123,3 +124,14 @@ shard_size = 150
     rho = dict(connect(str(tmp_path)).execute(
         "SELECT proxy, spearman FROM correlation WHERE metric = 'test_acc'").fetchall())
     assert 0.68 < rho["params"] < 0.82 and 0.66 < rho["flops"] < 0.80
+
+
+def test_output_as_a_filesystem_uri_and_dated_run_ids(tmp_path, local_ray):
+    body = SMALL_WORKFLOW.format(output=f"file://{tmp_path}/res").replace('name = "small"', 'name = "nightly"\ndated = true')
+    wf = load_workflow(write_workflow(tmp_path, body))
+    assert re.fullmatch(r"nightly-\d{8}-[0-9a-f]{12}", wf.run_id)
+    assert wf.config_hash == load_workflow(write_workflow(tmp_path, SMALL_WORKFLOW.format(output="x").replace(
+        'name = "small"', 'name = "nightly"'), "plain.toml")).config_hash
+    launch(wf, show_progress=False)
+    assert len(list((tmp_path / "res" / "scores").rglob("*.parquet"))) == 3
+    assert connect(f"file://{tmp_path}/res").execute("SELECT count(*) FROM scores").fetchone()[0] == 48

@@ -38,13 +38,27 @@ def _print_query(results: str, sql: str, fmt: str) -> None:
 def launch(
     workflow: str = typer.Option("workflows/quickstart.toml", help="Workflow TOML file."),
     output: Optional[str] = typer.Option(None, help="Results folder or URI (default: the workflow's run.output)."),
-    address: Optional[str] = typer.Option(None, help="Address of an existing Ray cluster (default: embedded)."),
+    address: Optional[str] = typer.Option(
+        None, help="An existing Ray cluster: host:port or 'auto' to drive it from here, http://head:8265 to submit "
+                   "a Ray Job to it (default: an embedded local Ray)."),
+    cluster: Optional[str] = typer.Option(None, help="Ray cluster-launcher YAML: `ray up` it, submit a Ray Job."),
 ) -> None:
     """Run a workflow: compute every proxy of every job, write Parquet, print the correlation table."""
+    from zsdist import remote
     from zsdist.run import launch as run_launch
     from zsdist.workflow import load_workflow
 
     wf = load_workflow(workflow)
+    if cluster or (address and address.startswith(("http://", "https://"))):
+        forward = None
+        if cluster:
+            address, forward = remote.cluster_up(cluster)
+        try:
+            code = remote.submit(address, workflow, output)
+        finally:
+            if forward:
+                forward.terminate()
+        raise typer.Exit(code)
     summary = run_launch(wf, output=output, address=address)
     typer.echo(f"run {summary.run_id}: {summary.shards_done} shards computed, {summary.shards_skipped} already "
                f"done, {summary.archs_done} architectures, {summary.failed_rows} failed rows → {summary.output}")
@@ -59,6 +73,20 @@ def query(
 ) -> None:
     """Run DuckDB SQL over the results."""
     _print_query(results, sql, format)
+
+
+@app.command()
+def report(
+    results: str = typer.Option("results", help="Results folder or URI."),
+    run: Optional[str] = typer.Option(None, help="Run id (default: the run started last)."),
+    out: str = typer.Option("report", help="Folder for report.html, report.md and the PNG plots."),
+) -> None:
+    """Write an HTML page and Markdown with the correlation, selection and hardware tables and plots."""
+    from zsdist.analysis.report import write_report
+
+    done = write_report(results, run, out)
+    typer.echo(f"report of run {done.run_id}: {len(done.tables)} tables, {len(done.figures)} plots → "
+               f"{out}/report.html, {out}/report.md")
 
 
 @app.command()
@@ -99,6 +127,25 @@ def proxies() -> None:
         p = get_proxy(name)
         direction = "higher" if p.higher_is_better else "lower"
         typer.echo(f"{name:16s} {direction:6s} needs: {', '.join(sorted(p.needs)) or '-':20s} {p.description}")
+
+
+@app.command()
+def compare(
+    run_a: str = typer.Argument(..., help="The reference run id (e.g. last night's)."),
+    run_b: str = typer.Argument(..., help="The run id to check against it."),
+    results: str = typer.Option("results", help="Results folder or URI holding both runs."),
+    value_tol: float = typer.Option(1e-6, help="Relative change of a value that counts as drift."),
+    corr_tol: float = typer.Option(0.01, help="Change of Spearman ρ against test accuracy that counts as drift."),
+) -> None:
+    """List proxies whose values or correlations moved between two runs; exit 1 when any did."""
+    from zsdist.analysis.output import render
+    from zsdist.compare import compare_runs
+
+    drift = compare_runs(results, run_a, run_b, value_tol, corr_tol)
+    if drift.rows:
+        typer.echo(render(drift.columns, drift.rows, "table"))
+        raise typer.Exit(1)
+    typer.echo(f"no drift: {drift.compared} space × dataset × proxy groups agree within tolerance")
 
 
 @app.command()

@@ -48,12 +48,15 @@ class Store:
 
     @property
     def _fs(self) -> tuple[pafs.FileSystem, str]:
-        if "://" in self.uri:
-            return pafs.FileSystem.from_uri(self.uri)
-        return pafs.LocalFileSystem(), os.path.abspath(self.uri)
+        if self.local_root:
+            return pafs.LocalFileSystem(), self.local_root
+        return pafs.FileSystem.from_uri(self.uri)
 
     @property
     def local_root(self) -> str | None:
+        """The absolute local path of a plain path or file:// URI; None for remote filesystems."""
+        if self.uri.startswith("file://"):
+            return os.path.abspath(self.uri[len("file://"):])
         return None if "://" in self.uri else os.path.abspath(self.uri)
 
     def path(self, table: str, key: str, **partition: str) -> str:
