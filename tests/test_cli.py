@@ -90,3 +90,10 @@ def test_console_script_reports_errors_with_status_2(tmp_path):
     done = subprocess.run([script, "query", "SELECT * FROM nope", "--results", str(tmp_path)],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "nope" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_shard_that_fails_on_its_worker_ends_with_one_line(tmp_path, monkeypatch, capsys, local_ray):
+    body = SMALL_WORKFLOW.format(output=tmp_path / "out").replace(
+        "shard_size = 2", f'shard_size = 2\ndata = {{ cifar10 = "{tmp_path}/missing.npz" }}')
+    code, _, err = run_cli(monkeypatch, capsys, "launch", "--workflow", str(write_workflow(tmp_path, body)))
+    assert code == 2 and "3 shard(s) failed" in err and "missing image data" in err

@@ -15,7 +15,7 @@ from zsdist.store import Store
 from zsdist.truth import ingest
 from zsdist.workflow import load_workflow
 
-from conftest import SMALL_WORKFLOW, write_workflow
+from conftest import NB201_EXAMPLE, SMALL_WORKFLOW, write_workflow
 
 
 def _files(root: Path, table: str) -> dict[str, float]:
@@ -135,3 +135,22 @@ def test_output_as_a_filesystem_uri_and_dated_run_ids(tmp_path, local_ray):
     launch(wf, show_progress=False)
     assert len(list((tmp_path / "res" / "scores").rglob("*.parquet"))) == 3
     assert connect(f"file://{tmp_path}/res").execute("SELECT count(*) FROM scores").fetchone()[0] == 48
+
+
+def test_latency_devices_land_in_the_latency_table(tmp_path, local_ray):
+    body = SMALL_WORKFLOW.format(output=tmp_path).replace(
+        'proxies = ["params", "flops", "synflow", "naswot"]', 'proxies = ["params"]\nlatency = ["raspi4", "cpu"]')
+    wf = load_workflow(write_workflow(tmp_path, body))
+    summary = launch(wf, show_progress=False)
+    assert summary.shards_done == 6  # 3 proxy shards + 3 latency shards
+    con = connect(str(tmp_path))
+    rows = con.execute("""SELECT device, source, count(*), count(*) FILTER (WHERE status = 'ok' AND latency_ms > 0)
+        FROM latency WHERE run_id = ? GROUP BY ALL ORDER BY device""", [wf.run_id]).fetchall()
+    assert rows == [("cpu", "measured", 12, 12), ("raspi4", "table", 12, 12)]
+    table_value = con.execute("""SELECT latency_ms FROM latency WHERE device = 'raspi4' AND arch_id = 9009
+        AND dataset = 'cifar10'""").fetchone()[0]
+    import csv
+    with open(os.path.join(os.environ["ZSDIST_DATA"], "nb201", "nb201_accuracy.csv")) as f:
+        index = next(int(r["nb201_index"]) for r in csv.DictReader(f) if r["arch_str"] == NB201_EXAMPLE)
+    with open(os.path.join(os.environ["ZSDIST_DATA"], "hw_nas_bench", "hw_cifar10.csv")) as f:
+        assert table_value == pytest.approx(float(list(csv.DictReader(f))[index]["raspi4_latency"]))

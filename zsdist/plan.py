@@ -10,15 +10,18 @@ from zsdist.workflow import Job, Workflow
 @dataclass(frozen=True)
 class Shard:
     run_id: str
-    key: str  # unique within the run, e.g. j00-s00012
+    key: str  # unique within the run and table, e.g. j00-s00012
     job: Job
     arch_ids: tuple[int, ...]
     seed: int
+    table: str = "scores"  # scores (proxies) or latency (hardware cost, timed apart from proxy work)
 
 
 def plan(workflow: Workflow) -> Iterator[Shard]:
     for j, job in enumerate(workflow.jobs):
         ids = job.arch_ids()
+        tables = [t for t, wanted in (("scores", job.proxies), ("latency", job.latency)) if wanted]
         for s, start in enumerate(range(0, len(ids), job.shard_size)):
-            yield Shard(workflow.run_id, f"j{j:02d}-s{s:05d}", job, tuple(ids[start:start + job.shard_size]),
-                        workflow.seed)
+            for table in tables:
+                yield Shard(workflow.run_id, f"j{j:02d}-s{s:05d}", job, tuple(ids[start:start + job.shard_size]),
+                            workflow.seed, table)

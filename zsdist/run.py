@@ -10,10 +10,11 @@ from datetime import datetime, timezone
 
 import ray
 
+from zsdist.errors import ZsdistError
 from zsdist.plan import Shard, plan
 from zsdist.progress import Progress
 from zsdist.settings import DATA_ENV
-from zsdist.shard import compute_shard
+from zsdist.shard import compute_latency_shard, compute_shard
 from zsdist.store import Store
 from zsdist.version import code_version
 from zsdist.workflow import Workflow
@@ -36,8 +37,8 @@ def _run_shard(shard: Shard, output: str, version: str) -> tuple[int, int, str]:
     import torch
 
     torch.set_num_threads(max(1, int(shard.job.num_cpus)))
-    rows = compute_shard(shard, version)
-    Store(output).write("scores", rows, shard.key, run_id=shard.run_id, space=shard.job.space)
+    rows = compute_shard(shard, version) if shard.table == "scores" else compute_latency_shard(shard)
+    Store(output).write(shard.table, rows, shard.key, run_id=shard.run_id, space=shard.job.space)
     return len(shard.arch_ids), sum(r["status"] != "ok" for r in rows), ray.get_runtime_context().get_node_id()
 
 
@@ -64,6 +65,21 @@ def _record_run(store: Store, workflow: Workflow, finished: bool) -> None:
                 "run", run_id=workflow.run_id)
 
 
+def _resources(shard: Shard) -> dict[str, float]:
+    """Proxy shards take the job's CPUs/GPU fraction; a latency shard with a measured device takes the whole
+    device (every CPU of the smallest node, or one whole GPU) so that nothing else runs beside its timings."""
+    from hw_models import DEVICES
+
+    job = shard.job
+    if shard.table == "scores":
+        return {"num_cpus": job.num_cpus, "num_gpus": job.num_gpus}
+    measured = {DEVICES.get(d).name for d in job.latency if DEVICES.get(d).source == "measured"}
+    if not measured:
+        return {"num_cpus": 1, "num_gpus": 0}
+    whole_node = min(n["Resources"].get("CPU", 1) for n in ray.nodes() if n["Alive"] and n["Resources"].get("CPU"))
+    return {"num_cpus": whole_node, "num_gpus": 1 if "cuda" in measured else 0}
+
+
 def _init_ray(address: str | None) -> bool:
     """Connect to `address` or start an embedded local Ray; returns whether this call started it.
 
@@ -82,7 +98,7 @@ def launch(workflow: Workflow, output: str | None = None, address: str | None = 
     store = Store(output or workflow.output)
     store.check_writable()
     shards = list(plan(workflow))
-    todo = [s for s in shards if not store.exists(store.path("scores", s.key, run_id=s.run_id, space=s.job.space))]
+    todo = [s for s in shards if not store.exists(store.path(s.table, s.key, run_id=s.run_id, space=s.job.space))]
     _record_run(store, workflow, finished=not todo)
     summary = dict(run_id=workflow.run_id, output=store.uri, shards_total=len(shards),
                    shards_skipped=len(shards) - len(todo))
@@ -93,21 +109,26 @@ def launch(workflow: Workflow, output: str | None = None, address: str | None = 
     progress = Progress(len(todo), sum(len(s.arch_ids) for s in todo)) if show_progress else None
     limit = max_in_flight or max(2, 2 * int(ray.cluster_resources().get("CPU", 1)))
     version = code_version()
-    in_flight: list[ray.ObjectRef] = []
+    in_flight: dict[ray.ObjectRef, Shard] = {}
     queue = iter(todo)
     done = archs = failed = 0
     nodes: set[str] = set()
+    broken: list[str] = []
     try:
         while True:
             for shard in queue:
-                in_flight.append(run_shard_task.options(num_cpus=shard.job.num_cpus, num_gpus=shard.job.num_gpus)
-                                 .remote(shard, store.uri, version))
+                in_flight[run_shard_task.options(**_resources(shard)).remote(shard, store.uri, version)] = shard
                 if len(in_flight) >= limit:
                     break
             if not in_flight:
                 break
-            ready, in_flight = ray.wait(in_flight, num_returns=1)
-            n_archs, n_failed, node = ray.get(ready[0])
+            (ready,), _ = ray.wait(list(in_flight), num_returns=1)
+            shard = in_flight.pop(ready)
+            try:
+                n_archs, n_failed, node = ray.get(ready)
+            except ray.exceptions.RayError as exc:  # an error outside any architecture, or retries exhausted
+                broken.append(f"{shard.table} shard {shard.key}: {str(exc).strip().splitlines()[-1]}")
+                continue
             done, archs, failed = done + 1, archs + n_archs, failed + n_failed
             nodes.add(node)
             if progress:
@@ -117,5 +138,8 @@ def launch(workflow: Workflow, output: str | None = None, address: str | None = 
             progress.close()
         if started_ray:
             ray.shutdown()
+    if broken:
+        raise ZsdistError(f"{len(broken)} shard(s) failed, the {done} finished ones are kept; relaunch to compute "
+                          f"the rest. First: {broken[0]}")
     _record_run(store, workflow, finished=True)
     return LaunchSummary(**summary, shards_done=done, archs_done=archs, failed_rows=failed, nodes=tuple(sorted(nodes)))

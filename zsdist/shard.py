@@ -43,6 +43,21 @@ def evaluate_with_splits(build: Callable[[], nn.Module], batch: Batch, proxies: 
     return [results[p.name] for p in proxies]
 
 
+def compute_latency_shard(shard: Shard) -> list[dict]:
+    """Latency rows of every arch × dataset of the shard on each of the job's devices."""
+    from hw_models import latency_rows
+
+    job = shard.job
+    space = create_space(job.space)
+    rows = []
+    for arch_id in shard.arch_ids:
+        arch = space.arch_str(arch_id)
+        for dataset in job.datasets:
+            rows.extend(latency_rows(space.name, arch_id, arch, dataset, lambda: space.build(arch_id, dataset),
+                                     job.latency, job.latency_batch_size))
+    return rows
+
+
 def compute_shard(shard: Shard, version: str, on_arch: Callable[[], None] | None = None) -> list[dict]:
     job = shard.job
     space = create_space(job.space)

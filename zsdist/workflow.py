@@ -17,7 +17,8 @@ from zsdist.spaces.base import SearchSpace
 
 _RUN_KEYS = {"name", "output", "seed", "dated"}
 _JOB_KEYS = {"space", "datasets", "archs", "proxies", "batch_size", "shard_size", "latency", "device", "data",
-             "num_cpus", "num_gpus", "arch_timeout_s"}
+             "num_cpus", "num_gpus", "arch_timeout_s",
+             "latency_batch_size"}
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class Job:
     num_cpus: float = 1.0
     num_gpus: float = 0.0
     arch_timeout_s: float = 600.0  # per architecture × dataset; 0 disables
+    latency_batch_size: int = 1
 
     def arch_ids(self) -> list[int]:
         space = create_space(self.space)
@@ -110,7 +112,7 @@ def _job(raw: Any, index: int) -> Job:
     where = f"jobs[{index}]"
     _expect(raw, dict, where)
     _unknown(set(raw), _JOB_KEYS, where)
-    for key in ("space", "datasets", "archs", "proxies"):
+    for key in ("space", "datasets", "archs"):
         if key not in raw:
             raise ZsdistError(f"{where} is missing '{key}'")
     space = create_space(_expect(raw["space"], str, f"{where}.space"))
@@ -118,7 +120,8 @@ def _job(raw: Any, index: int) -> Job:
     for d in datasets:
         space.check_dataset(DATASETS.get(d).name)
     archs = _archs(raw["archs"], space, f"{where}.archs")
-    proxies = raw["proxies"] if raw["proxies"] == "all" else _expect(raw["proxies"], list, f"{where}.proxies")
+    proxies = raw.get("proxies", [])
+    proxies = proxies if proxies == "all" else _expect(proxies, list, f"{where}.proxies")
     data = _expect(raw.get("data", {}), dict, f"{where}.data")
     job = Job(
         space=space.name,
@@ -133,9 +136,12 @@ def _job(raw: Any, index: int) -> Job:
         num_cpus=float(_expect(raw.get("num_cpus", 1), (int, float), f"{where}.num_cpus")),
         num_gpus=float(_expect(raw.get("num_gpus", 0), (int, float), f"{where}.num_gpus")),
         arch_timeout_s=float(_expect(raw.get("arch_timeout_s", 600), (int, float), f"{where}.arch_timeout_s")),
+        latency_batch_size=_expect(raw.get("latency_batch_size", 1), int, f"{where}.latency_batch_size"),
     )
-    if job.batch_size < 1 or job.shard_size < 1:
-        raise ZsdistError(f"{where}: batch_size and shard_size must be positive")
+    if min(job.batch_size, job.shard_size, job.latency_batch_size) < 1:
+        raise ZsdistError(f"{where}: batch_size, shard_size and latency_batch_size must be positive")
+    if not job.proxies and not job.latency:
+        raise ZsdistError(f"{where} asks for neither proxies nor latency")
     if job.latency:
         from hw_models import DEVICES
 
