@@ -60,6 +60,14 @@ def test_changed_numbers_are_listed_per_proxy(three_runs, monkeypatch, capsys):
     assert exit_info.value.code == 1 and "naswot" in capsys.readouterr().out
 
 
+def test_latest_compares_the_two_newest_runs_of_a_prefix(three_runs, monkeypatch, capsys):
+    output, (_, b, c) = three_runs
+    monkeypatch.setattr(sys, "argv", ["zsdist", "compare", "--latest", "night-", "--results", output])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    assert exit_info.value.code == 1 and f"drift between {b} and {c}" in capsys.readouterr().out
+
+
 def test_unknown_run_is_named(three_runs):
     output, (a, _, _) = three_runs
     with pytest.raises(ZsdistError, match="no scores for run 'nope'"):

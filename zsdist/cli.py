@@ -131,21 +131,27 @@ def proxies() -> None:
 
 @app.command()
 def compare(
-    run_a: str = typer.Argument(..., help="The reference run id (e.g. last night's)."),
-    run_b: str = typer.Argument(..., help="The run id to check against it."),
+    run_a: Optional[str] = typer.Argument(None, help="The reference run id (e.g. last night's)."),
+    run_b: Optional[str] = typer.Argument(None, help="The run id to check against it."),
+    latest: Optional[str] = typer.Option(None, help="Instead of two ids: the two newest runs whose id starts so."),
     results: str = typer.Option("results", help="Results folder or URI holding both runs."),
     value_tol: float = typer.Option(1e-6, help="Relative change of a value that counts as drift."),
     corr_tol: float = typer.Option(0.01, help="Change of Spearman ρ against test accuracy that counts as drift."),
 ) -> None:
     """List proxies whose values or correlations moved between two runs; exit 1 when any did."""
     from zsdist.analysis.output import render
-    from zsdist.compare import compare_runs
+    from zsdist.compare import compare_runs, latest_runs
 
+    if latest:
+        run_a, run_b = latest_runs(results, latest)
+    elif not (run_a and run_b):
+        raise ZsdistError("give two run ids, or --latest PREFIX")
     drift = compare_runs(results, run_a, run_b, value_tol, corr_tol)
     if drift.rows:
+        typer.echo(f"drift between {run_a} and {run_b}:")
         typer.echo(render(drift.columns, drift.rows, "table"))
         raise typer.Exit(1)
-    typer.echo(f"no drift: {drift.compared} space × dataset × proxy groups agree within tolerance")
+    typer.echo(f"no drift between {run_a} and {run_b}: {drift.compared} space × dataset × proxy groups agree")
 
 
 @app.command()

@@ -48,3 +48,12 @@ def compare_runs(results: str, run_a: str, run_b: str, value_tol: float = 1e-6, 
         WHERE run_id = $run_a INTERSECT SELECT DISTINCT space, dataset, proxy FROM scores WHERE run_id = $run_b)""",
                            {"run_a": run_a, "run_b": run_b}).fetchone()[0]
     return Drift(columns, rows, compared)
+
+
+def latest_runs(results: str, prefix: str) -> tuple[str, str]:
+    """The two most recently started runs whose id starts with `prefix`, older first."""
+    rows = connect(results).execute("SELECT run_id FROM runs WHERE starts_with(run_id, ?) ORDER BY started DESC "
+                                    "LIMIT 2", [prefix]).fetchall()
+    if len(rows) < 2:
+        raise ZsdistError(f"fewer than two runs start with '{prefix}' in {results}")
+    return rows[1][0], rows[0][0]
