@@ -58,7 +58,7 @@ def compute_latency_shard(shard: Shard) -> list[dict]:
     return rows
 
 
-def compute_shard(shard: Shard, version: str, on_arch: Callable[[], None] | None = None) -> list[dict]:
+def compute_shard(shard: Shard, version: str) -> list[dict]:
     job = shard.job
     space = create_space(job.space)
     proxies = resolve_proxies(job.proxies)
@@ -85,6 +85,4 @@ def compute_shard(shard: Shard, version: str, on_arch: Callable[[], None] | None
                  "version": version}
                 for r, split in results
             )
-        if on_arch:
-            on_arch()
     return rows
