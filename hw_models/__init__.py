@@ -1,4 +1,78 @@
-"""Hardware cost sources (measured, table, predicted latency), registered by device name."""
+"""Hardware cost sources (measured, table, predicted latency), registered by device name.
+
+A workflow's `latency = [...]` names devices of `DEVICES`; `latency_rows` turns one architecture into one
+`latency` row per device, and a failing device yields a row with status "error" rather than an exception.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+from torch import nn
+
 from zsdist.registry import Registry
 
-DEVICES: Registry[object] = Registry("latency device")
+SOURCES = ("measured", "table", "predicted")
+
+
+@dataclass(frozen=True)
+class Query:
+    """One architecture of one dataset; `build` returns it at PyTorch default init."""
+
+    space: str
+    arch_id: int
+    arch: str
+    dataset: str
+    build: Callable[[], nn.Module]
+    batch_size: int = 1
+
+
+@dataclass(frozen=True)
+class Estimate:
+    latency_ms: float
+    energy_mj: float | None
+    source: str
+    batch_size: int
+    details: dict = field(default_factory=dict)  # everything that affects the number
+
+
+@dataclass(frozen=True)
+class Device:
+    name: str
+    source: str  # the primary source; a table device falls back to its predictor outside its tables
+    estimate: Callable[[Query], Estimate]
+    description: str
+
+
+DEVICES: Registry[Device] = Registry("latency device")
+
+
+def register_device(name: str, source: str, description: str) -> Callable[[Callable[[Query], Estimate]], Device]:
+    if source not in SOURCES:
+        raise ValueError(f"device '{name}': source must be one of {', '.join(SOURCES)}, not '{source}'")
+    return lambda estimate: DEVICES.add(name, Device(name, source, estimate, description))
+
+
+def latency_rows(space: str, arch_id: int, arch: str, dataset: str, build: Callable[[], nn.Module],
+                 devices: Sequence[str], batch_size: int = 1) -> list[dict]:
+    """Rows of the `latency` table (zsdist.store.SCHEMAS["latency"]) for one architecture on each device."""
+    query = Query(space, arch_id, arch, dataset, build, batch_size)
+    rows = []
+    for name in devices:
+        device = DEVICES.get(name)
+        row = {"arch_id": arch_id, "arch": arch, "dataset": dataset, "device": name, "source": device.source,
+               "batch_size": batch_size, "latency_ms": None, "energy_mj": None, "status": "ok", "error": None,
+               "details": None}
+        try:
+            est = device.estimate(query)
+        except Exception as exc:  # noqa: BLE001 — one device's failure must not lose the other rows
+            row.update(status="error", error=f"{type(exc).__name__}: {exc}")
+        else:
+            row.update(source=est.source, batch_size=est.batch_size, latency_ms=est.latency_ms,
+                       energy_mj=est.energy_mj, details=json.dumps(est.details, sort_keys=True))
+        rows.append(row)
+    return rows
+
+
+from hw_models import measure, devices  # noqa: E402,F401  (register the built-in devices)

@@ -15,3 +15,8 @@ BENCHES: Registry[Bench] = Registry("benchmark")
 
 def register_bench(name: str) -> Callable[[Bench], Bench]:
     return BENCHES.register(name)
+
+
+from zsdist.bench import proxies  # noqa: E402,F401  (register the benchmarks)
+from zsdist.bench import scaling  # noqa: E402,F401
+from zsdist.bench import latency  # noqa: E402,F401

@@ -55,14 +55,19 @@ class Probe:
         return copy.deepcopy(self.model)
 
     def prepare(self, names: Iterable[str]) -> None:
-        """Compute the missing quantities, each provider once for all the names it serves."""
+        """Compute the missing quantities, each provider once for all the names it serves.
+
+        Providers run in registration order (the shared train pass first), so a provider may read quantities of
+        providers registered before it, e.g. batch statistics collected in the train pass.
+        """
         missing = {n for n in names if n not in self._values}
         by_provider: dict[Provider, set[str]] = {}
         for name in missing:
             if name not in QUANTITIES:
                 raise KeyError(f"no provider for quantity '{name}'")
             by_provider.setdefault(QUANTITIES[name], set()).add(name)
-        for provider, wanted in by_provider.items():
+        order = {provider: i for i, provider in enumerate(dict.fromkeys(QUANTITIES.values()))}
+        for provider, wanted in sorted(by_provider.items(), key=lambda item: order[item[0]]):
             start = time.perf_counter()
             self._values.update(provider(self, frozenset(wanted)))
             self.provider_seconds[provider] = self.provider_seconds.get(provider, 0.0) + time.perf_counter() - start

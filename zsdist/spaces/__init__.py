@@ -29,3 +29,4 @@ def list_spaces() -> list[str]:
 
 
 from zsdist.spaces import nb201  # noqa: E402,F401  (registers the built-in spaces)
+from zsdist.spaces import autoformer, mbv2, nats_sss, nb101, pit, resnet, transnas_micro  # noqa: E402,F401

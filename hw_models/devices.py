@@ -1,0 +1,56 @@
+"""Table and predicted devices: each table device answers NB201 cells from its table and other architectures
+from its saved predictor (hw_models/params/<device>.json); devices with only a predictor are registered too."""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from zsdist.errors import ZsdistError
+from hw_models import Estimate, Query, register_device
+from hw_models.features import input_shape, network_features
+from hw_models.predict import Predictor, load, saved_devices
+from hw_models.tables import HELP_DEVICES, HWNB_DEVICES, table_for
+
+PREDICT_BATCH = 1  # predictors are fitted on batch-1 tables
+
+
+@functools.lru_cache(maxsize=None)
+def _predictor(device: str) -> Predictor:
+    return load(device)
+
+
+def predicted(device: str, query: Query) -> Estimate:
+    """The device's predictor applied to the operator features of the built network."""
+    predictor = _predictor(device)
+    features = network_features(query.build(), input_shape(query.dataset, PREDICT_BATCH))
+    latency = float(predictor.predict(features[None])[0])
+    details = {"predictor": f"{device}.json", "kind": predictor.kind, "fit": predictor.fit}
+    return Estimate(latency, None, "predicted", PREDICT_BATCH, details)
+
+
+def _from_table(device: str):
+    def estimate(query: Query) -> Estimate:
+        table = table_for(device, query.dataset) if query.space == "nb201" else None
+        if table is None:
+            if device not in saved_devices():
+                raise ZsdistError(f"device '{device}' has a table for NB201 only and no saved predictor for "
+                                  f"{query.space}/{query.dataset}")
+            return predicted(device, query)
+        value = table.latency_ms[query.arch_id]
+        if np.isnan(value):
+            raise ZsdistError(f"no valid measurement of arch {query.arch_id} in {table.file}:{table.column}")
+        energy = None if table.energy_mj is None or np.isnan(table.energy_mj[query.arch_id]) \
+            else float(table.energy_mj[query.arch_id])
+        return Estimate(float(value), energy, "table", 1, {"table": table.file, "column": table.column,
+                                                             "energy_column": table.energy_column})
+    return estimate
+
+
+for _name in HWNB_DEVICES:
+    register_device(_name, "table", f"HW-NAS-Bench {_name} (NB201 table; predictor elsewhere)")(_from_table(_name))
+for _name in HELP_DEVICES:
+    register_device(_name, "table", f"HELP {_name[5:]} (NB201 CIFAR-10 table)")(_from_table(_name))
+for _name in saved_devices():
+    if _name not in HWNB_DEVICES and _name not in HELP_DEVICES:
+        register_device(_name, "predicted", f"predictor {_name}.json")(functools.partial(predicted, _name))

@@ -1,0 +1,267 @@
+"""Operator-level features of any nn.Module, recorded on one real forward pass, so predictors carry across spaces.
+
+Every aten operator the forward pass dispatches becomes an `OpRecord` (kind, FLOPs, bytes moved, parameters)
+with a state. "live": the output depends on it. "idle": the output does not depend on it only because it works
+on all-zero data (downstream of a zeroed branch, such as NB201 nodes fed by `none` edges alone); a runtime that
+drops multiplications by zero but not the work after them still runs it. "dead": its result only reaches the
+output through an operator that zeroes non-zero data (`x * 0`), or not at all. Devices differ in which of these
+they spend time on, so the predictor sees the three apart.
+"""
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
+
+FEATURES_VERSION = 4
+
+# aten operator name → kind. Operators that only reshape or allocate move no data and count as "view".
+_KINDS = {
+    "convolution": "conv", "addmm": "matmul", "mm": "matmul", "bmm": "matmul", "baddbmm": "matmul",
+    "_native_batch_norm_legit_no_training": "norm", "_native_batch_norm_legit": "norm",
+    "native_batch_norm": "norm", "native_layer_norm": "norm", "native_group_norm": "norm",
+    "relu": "act", "relu_": "act", "gelu": "act", "silu": "act", "silu_": "act", "hardswish": "act",
+    "hardswish_": "act", "sigmoid": "act", "tanh": "act", "hardtanh": "act", "hardtanh_": "act",
+    "hardsigmoid": "act", "clamp": "act", "clamp_min": "act",
+    "avg_pool2d": "pool", "max_pool2d_with_indices": "pool", "_adaptive_avg_pool2d": "pool", "mean": "pool",
+    "add": "elementwise", "add_": "elementwise", "mul": "elementwise", "mul_": "elementwise", "sub": "elementwise",
+    "div": "elementwise", "div_": "elementwise",
+    "_softmax": "softmax", "cat": "copy", "clone": "copy", "_to_copy": "copy", "copy_": "copy",
+    "constant_pad_nd": "copy",
+    "view": "view", "_unsafe_view": "view", "reshape": "view", "t": "view", "transpose": "view",
+    "permute": "view", "expand": "view", "unsqueeze": "view", "squeeze": "view", "slice": "view",
+    "select": "view", "split": "view", "split_with_sizes": "view", "detach": "view", "alias": "view",
+    "flatten": "view", "unbind": "view", "empty": "view", "new_empty": "view",
+}
+KINDS = ("conv", "dwconv", "matmul", "norm", "act", "pool", "elementwise", "softmax", "copy", "other")
+STATES = ("live", "idle", "dead")
+QUANTITIES = ("count", "mflops", "mbytes")
+FEATURE_NAMES = tuple([f"{k}.{s}.{q}" for k in KINDS for s in STATES for q in QUANTITIES]
+                      + [f"critical.{q}" for q in QUANTITIES])
+
+
+@dataclass(frozen=True)
+class OpRecord:
+    kind: str
+    flops: float  # multiply-accumulates for conv / matmul, output elements otherwise
+    bytes: float  # activations read + written + parameters read
+    params: int
+    out_shape: tuple[int, ...]
+    state: str  # one of STATES
+    critical: bool  # on the longest chain of dependent operators to the output
+
+
+class _Recorder(TorchDispatchMode):
+    """Records each dispatched operator with the operators that produced its tensor inputs."""
+
+    def __init__(self, weights: set[int]) -> None:
+        super().__init__()
+        self.weights = weights
+        self.nodes: list[dict[str, Any]] = []
+        self.producer: dict[int, int] = {}
+        self.keep: list[torch.Tensor] = []  # keeps ids unique while recording
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        name = func.overloadpacket.__name__
+        inputs = _tensors(args) + _tensors(tuple((kwargs or {}).values()))
+        outputs = _tensors(out)
+        is_weight = [t.dim() > 0 and t.data_ptr() in self.weights for t in inputs]
+        acts = [t for t, w in zip(inputs, is_weight) if not w]
+        params = [t for t, w in zip(inputs, is_weight) if w]
+        kind = _kind(name, args)
+        first = outputs[0] if outputs else None
+        self.nodes.append({
+            "kind": kind,
+            "flops": _flops(kind, name, args, first),
+            "bytes": float(sum(t.numel() * t.element_size() for t in inputs + outputs)) if kind != "view" else 0.0,
+            "params": sum(t.numel() for t in params),
+            "out_shape": tuple(first.shape) if first is not None else (),
+            "deps": sorted({self.producer[id(t)] for t in acts if id(t) in self.producer}),
+            "external": any(id(t) not in self.producer and t.dim() > 0 for t in acts),  # e.g. the model input
+            "zero": bool(first is not None and first.is_floating_point() and first.numel() > 0
+                         and not bool(first.any())),
+        })
+        for t in outputs:
+            self.producer[id(t)] = len(self.nodes) - 1
+            self.keep.append(t)
+        self.keep.extend(inputs)
+        return out
+
+
+def _tensors(value: Any) -> list[torch.Tensor]:
+    """The tensors in an operator's arguments or results (aten nests them in lists and tuples only)."""
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        return [t for v in value for t in _tensors(v)]
+    return []
+
+
+def _kind(name: str, args: tuple) -> str:
+    kind = _KINDS.get(name, "other")
+    if kind == "conv" and len(args) > 8 and int(args[8]) > 1:
+        return "dwconv"
+    return kind
+
+
+def _flops(kind: str, name: str, args: tuple, out: torch.Tensor | None) -> float:
+    if out is None or kind == "view":
+        return 0.0
+    if kind in ("conv", "dwconv"):
+        weight = args[1]
+        return float(out.numel() * weight[0].numel())
+    if kind == "matmul":
+        a = args[1] if name in ("addmm", "baddbmm") else args[0]
+        return float(out.numel() * a.shape[-1])
+    return float(out.numel())
+
+
+def extract(model: nn.Module, inputs: torch.Tensor) -> list[OpRecord]:
+    """The operators of one eval-mode forward pass of `inputs`, each with its state (live, idle or dead)."""
+    weights = {t.data_ptr() for t in list(model.parameters()) + list(model.buffers())}
+    recorder = _Recorder(weights)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad(), recorder:
+            out = model(inputs)
+    finally:
+        model.train(was_training)
+    nodes = recorder.nodes
+    outputs = [recorder.producer[id(t)] for t in _tensors(out) if id(t) in recorder.producer]
+    live = _reachable(nodes, outputs, cut=lambda n: n["zero"])
+    used = _reachable(nodes, outputs, cut=lambda n: n["zero"] and (n["external"] or any(
+        not nodes[d]["zero"] for d in n["deps"])))  # cut only where non-zero data is zeroed
+    critical = _critical_path(nodes, outputs)
+    return [OpRecord(n["kind"], n["flops"], n["bytes"], n["params"], n["out_shape"],
+                     "live" if live[i] else "idle" if used[i] else "dead", i in critical)
+            for i, n in enumerate(nodes) if n["kind"] != "view"]
+
+
+def _reachable(nodes: list[dict[str, Any]], outputs: list[int], cut: Callable[[dict], bool]) -> list[bool]:
+    """Operators the outputs reach backwards, not passing beyond operators for which `cut` holds."""
+    seen = [False] * len(nodes)
+    stack = list(outputs)
+    while stack:
+        i = stack.pop()
+        if not seen[i]:
+            seen[i] = True
+            if not cut(nodes[i]):
+                stack.extend(nodes[i]["deps"])
+    return seen
+
+
+def _critical_path(nodes: list[dict[str, Any]], outputs: list[int]) -> set[int]:
+    """The longest chain of operators, each waiting for the last, that ends at the output: what a device that
+    runs independent branches in parallel (or a latency-bound GPU launching kernels one by one) runs in sequence.
+    It follows data flow as executed, zeros included (an `x * 0` still waits for x)."""
+    depth = []
+    for node in nodes:  # nodes are in execution order, so producers come first
+        depth.append((node["kind"] != "view") + max((depth[d] for d in node["deps"]), default=0))
+    path: set[int] = set()
+    i = max(outputs, key=lambda o: depth[o], default=None)
+    while i is not None:
+        path.add(i)
+        i = max(nodes[i]["deps"], key=lambda d: depth[d], default=None)
+    return path
+
+
+def aggregate(records: Iterable[OpRecord]) -> np.ndarray:
+    """One fixed-length vector per network: count, MFLOPs and MB moved per operator kind and state, and
+    the same three along the critical path."""
+    vector = np.zeros(len(FEATURE_NAMES))
+    for r in records:
+        base = (KINDS.index(r.kind) * len(STATES) + STATES.index(r.state)) * len(QUANTITIES)
+        vector[base:base + 3] += (1.0, r.flops / 1e6, r.bytes / 1e6)
+        if r.critical:
+            vector[-3:] += (1.0, r.flops / 1e6, r.bytes / 1e6)
+    return vector
+
+
+def network_features(model: nn.Module, input_shape: tuple[int, ...], seed: int = 0) -> np.ndarray:
+    """The feature vector of a network for inputs of `input_shape` (N×C×H×W), from seeded random inputs."""
+    generator = torch.Generator().manual_seed(seed)
+    return aggregate(extract(model, torch.randn(input_shape, generator=generator)))
+
+
+def input_shape(dataset: str, batch_size: int = 1) -> tuple[int, int, int, int]:
+    """N×3×R×R at the dataset's resolution."""
+    from zsdist.data import DATASETS
+
+    resolution = DATASETS.get(dataset).resolution
+    return (batch_size, 3, resolution, resolution)
+
+
+def space_features(space: str, arch_ids: Sequence[int], dataset: str, batch_size: int = 1,
+                   cache: bool = True) -> np.ndarray:
+    """Feature vectors of many architectures of a space (rows follow `arch_ids`).
+
+    Extraction costs ~30 ms a network, so vectors are kept in one .npy per (space, dataset, batch) under
+    $ZSDIST_CACHE (default ~/.cache/zsdist), filled in as architectures are asked for.
+    """
+    from zsdist.spaces import create_space
+
+    spec = create_space(space)
+    shape = input_shape(dataset, batch_size)
+    path = _cache_dir() / f"features-v{FEATURES_VERSION}-{space}-{dataset}-b{batch_size}.npy"
+    table = np.full((spec.size, len(FEATURE_NAMES)), np.nan)
+    if cache and path.is_file():
+        stored = np.load(path)
+        if stored.shape == table.shape:
+            table = stored
+    missing = [a for a in arch_ids if np.isnan(table[a, 0])]
+    for arch_id in missing:
+        torch.manual_seed(0)
+        if space == "nb201":
+            table[arch_id] = nb201_features(arch_id, dataset, batch_size)
+        else:
+            table[arch_id] = network_features(spec.build(arch_id, dataset), shape)
+    if cache and missing:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
+        np.save(tmp, table)
+        os.replace(tmp, path)
+    return table[np.asarray(arch_ids, dtype=np.int64)]
+
+
+def _cache_dir() -> Path:
+    return Path(os.environ.get("ZSDIST_CACHE", Path.home() / ".cache" / "zsdist"))
+
+
+def nb201_features(arch_id: int, dataset: str, batch_size: int = 1) -> np.ndarray:
+    """The features of an NB201 network, ~4× faster than building it: from the same cell in a 1-cell-per-stage
+    skeleton. When every cell passes data on (its output is not all zero), each of the 5 cells of a stage has
+    the same operator records and the skeleton's own operators are live, so f(5 cells) = 5·f(1 cell) − 4·S with
+    S the skeleton's vector; a disconnected cell couples the cells' states, and such networks are built whole.
+    tests/test_hw_features.py checks the identity against whole networks.
+    """
+    from zsdist.spaces.nb201 import NUM_CLASSES, NB201Network, decode
+
+    shape = input_shape(dataset, batch_size)
+    torch.manual_seed(0)
+    small = NB201Network(decode(arch_id), NUM_CLASSES[dataset], cells_per_stage=1)
+    records = extract(small, torch.randn(shape, generator=torch.Generator().manual_seed(0)))
+    if records[0].state != "live":  # the stem's work reaches the output only through every cell
+        torch.manual_seed(0)
+        return network_features(NB201Network(decode(arch_id), NUM_CLASSES[dataset]), shape)
+    return 5 * aggregate(records) - 4 * _nb201_skeleton(dataset, batch_size)
+
+
+@functools.lru_cache(maxsize=None)
+def _nb201_skeleton(dataset: str, batch_size: int) -> np.ndarray:
+    """S from one connected reference cell (all 3×3 convs): S = (5·f(1 cell) − f(5 cells)) / 4."""
+    from zsdist.spaces.nb201 import NUM_CLASSES, NB201Network
+
+    shape = input_shape(dataset, batch_size)
+    ops = ("nor_conv_3x3",) * 6
+    one = network_features(NB201Network(ops, NUM_CLASSES[dataset], cells_per_stage=1), shape)
+    five = network_features(NB201Network(ops, NUM_CLASSES[dataset]), shape)
+    return (5 * one - five) / 4

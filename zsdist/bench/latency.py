@@ -1,0 +1,170 @@
+"""`zsdist bench latency`: how well the operator-feature predictors (hw_models.predict) predict latency.
+
+1. HW-NAS-Bench NB201 tables (CIFAR-10): per device, fit on 3,000 random cells, test on the rest, against a
+   linear model on one-hot op-per-edge counts (the baseline the issue names). Spearman, RMSE, share within ±10 %.
+2. Few-shot: each device in turn is new; 20 of its cells fit a blend of the other five devices' predictors,
+   500 other cells test it.
+3. Cross-space transfer on this machine's CPU (measured, 1 thread): fit on measured NB201 cells, predict measured
+   small ResNets (another family, built here) that no fit has seen.
+`--quick` uses 1,000 fit / 2,000 test cells and fewer CPU networks. Operator features of NB201 cells are cached
+(hw_models.features.space_features), so only the first full run extracts all 15,625.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from scipy.stats import spearmanr
+from torch import nn
+
+from hw_models.calibrate import DATASET, SEED, fit_table_device, nb201_split
+from hw_models.features import input_shape, network_features, space_features
+from hw_models.measure import cpu_name, measure
+from hw_models.predict import fit_fewshot, fit_layerwise
+from hw_models.tables import HWNB_DEVICES, hwnb_tables
+from zsdist.bench import register_bench
+from zsdist.spaces import create_space
+from zsdist.spaces.nb201 import OPS, decode
+
+FEWSHOT_CELLS = 20
+FEWSHOT_TEST = 500
+
+
+def metrics(pred: np.ndarray, true: np.ndarray) -> tuple[float, float, float]:
+    """Spearman, RMSE (ms) and the share of predictions within ±10 % of the truth."""
+    return (float(spearmanr(pred, true)[0]), float(np.sqrt(np.mean((pred - true) ** 2))),
+            float(np.mean(np.abs(pred - true) <= 0.1 * true)))
+
+
+def one_hot(arch_ids: np.ndarray) -> np.ndarray:
+    """The baseline's features: one indicator per (edge, op), plus an intercept."""
+    X = np.zeros((len(arch_ids), 6 * len(OPS) + 1))
+    X[:, -1] = 1.0
+    for row, arch_id in enumerate(arch_ids):
+        for edge, op in enumerate(decode(int(arch_id))):
+            X[row, edge * len(OPS) + OPS.index(op)] = 1.0
+    return X
+
+
+def _line(name: str, m: tuple[float, float, float]) -> str:
+    return f"{name:9s} spearman {m[0]:.4f}  rmse {m[1]:8.4f} ms  within±10% {100 * m[2]:5.1f}%"
+
+
+def table_section(n_fit: int, n_test: int | None) -> tuple[list[str], dict]:
+    fit_ids, rest = nb201_split(n_fit, SEED)
+    test_ids = rest if n_test is None else np.sort(np.random.default_rng(SEED + 1).choice(rest, n_test, False))
+    F = space_features("nb201", np.r_[fit_ids, test_ids].tolist(), DATASET)
+    F_fit, F_test = F[:len(fit_ids)], F[len(fit_ids):]
+    H_fit, H_test = one_hot(fit_ids), one_hot(test_ids)
+    lines = [f"NB201 {DATASET}, HW-NAS-Bench tables: fit {len(fit_ids)} random cells (seed {SEED}), test "
+             f"{len(test_ids)} others (cells the table marks failed are left out)"]
+    predictors = {}
+    for device in HWNB_DEVICES:
+        y = hwnb_tables(DATASET)[device].latency_ms
+        ok_fit, ok_test = ~np.isnan(y[fit_ids]), ~np.isnan(y[test_ids])
+        w = np.linalg.lstsq(H_fit[ok_fit], y[fit_ids][ok_fit], rcond=None)[0]
+        predictors[device] = fit_table_device(device, fit_ids, F_fit)
+        truth = y[test_ids][ok_test]
+        base = metrics(H_test[ok_test] @ w, truth)
+        ours = metrics(predictors[device].predict(F_test[ok_test]), truth)
+        verdict = "beats baseline" if ours[0] > base[0] and ours[2] > base[2] else "DOES NOT beat baseline"
+        lines += [f"{device} (n_test {ok_test.sum()}): {verdict}", "  " + _line("baseline", base),
+                  "  " + _line("predictor", ours)]
+    return lines, {"predictors": predictors, "fit_ids": fit_ids, "test_ids": test_ids, "F_test": F_test}
+
+
+def fewshot_section(fitted: dict) -> list[str]:
+    test_ids, F_test = fitted["test_ids"], fitted["F_test"]
+    rng = np.random.default_rng(SEED + 2)
+    lines = [f"Few-shot: {FEWSHOT_CELLS} cells of the new device (not in any fit) blend the other devices' "
+             f"predictors; tested on {FEWSHOT_TEST} other cells"]
+    for device in HWNB_DEVICES:
+        y = hwnb_tables(DATASET)[device].latency_ms[test_ids]
+        rows = rng.permutation(np.flatnonzero(~np.isnan(y)))
+        shot, held = rows[:FEWSHOT_CELLS], rows[FEWSHOT_CELLS:FEWSHOT_CELLS + FEWSHOT_TEST]
+        bases = [p for d, p in fitted["predictors"].items() if d != device]
+        predictor = fit_fewshot(device, F_test[shot], y[shot], bases)
+        lines.append(f"  {device:8s} " + _line("few-shot", metrics(predictor.predict(F_test[held]), y[held])))
+    return lines
+
+
+class SmallResNet(nn.Module):
+    """A CIFAR ResNet with basic blocks: per stage a depth and a width; stride-2 projection between stages."""
+
+    def __init__(self, depths: tuple[int, ...], widths: tuple[int, ...], num_classes: int = 10) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, widths[0], 3, padding=1, bias=False), nn.BatchNorm2d(widths[0]),
+                                  nn.ReLU())
+        blocks, c = [], widths[0]
+        for stage, (depth, width) in enumerate(zip(depths, widths)):
+            for i in range(depth):
+                blocks.append(_Basic(c, width, 2 if stage and i == 0 else 1))
+                c = width
+        self.blocks = nn.Sequential(*blocks)
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.blocks(self.stem(x)))
+
+
+class _Basic(nn.Module):
+    def __init__(self, c_in: int, c_out: int, stride: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(),
+                                  nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False), nn.BatchNorm2d(c_out))
+        self.shortcut = nn.Identity() if stride == 1 and c_in == c_out else nn.Sequential(
+            nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.body(x) + self.shortcut(x))
+
+
+def small_resnets(n: int, seed: int) -> list[tuple[str, SmallResNet]]:
+    """n random small ResNets: 3 stages, depth 1–3 each, widths growing from 8–32 by ×1–2.5 per stage."""
+    rng = np.random.default_rng(seed)
+    nets = []
+    for _ in range(n):
+        depths = tuple(int(d) for d in rng.integers(1, 4, 3))
+        w0 = int(rng.choice([8, 12, 16, 24, 32]))
+        widths = (w0, int(w0 * rng.choice([1, 1.5, 2])), int(w0 * rng.choice([2, 3, 4])))
+        torch.manual_seed(0)
+        nets.append((f"d{depths}w{widths}", SmallResNet(depths, widths)))
+    return nets
+
+
+def transfer_section(n_nb201: int, n_resnet: int) -> list[str]:
+    space = create_space("nb201")
+    shape = input_shape(DATASET, 1)
+    inputs = torch.randn(shape, generator=torch.Generator().manual_seed(SEED))
+    nb_ids = space.sample(n_nb201, SEED + 3)
+    nb_nets = []
+    for arch_id in nb_ids:
+        torch.manual_seed(0)
+        nb_nets.append(space.build(arch_id, DATASET))
+    res = small_resnets(n_resnet, SEED + 4)
+
+    def timed(nets: list[nn.Module]) -> tuple[np.ndarray, np.ndarray]:
+        X = np.stack([network_features(net, shape) for net in nets])
+        y = np.array([measure(net, inputs, "cpu", warmup=3, repeats=15, threads=1).median_ms for net in nets])
+        return X, y
+
+    X_nb, y_nb = timed(nb_nets)
+    X_res, y_res = timed([net for _, net in res])
+    predictor = fit_layerwise("cpu", X_nb, y_nb, seed=SEED)
+    return [f"Cross-space on this CPU ({cpu_name()}, 1 thread, batch 1, median of 15 after 3 warm-up): fit on "
+            f"{len(nb_ids)} measured NB201 cells ({y_nb.min():.2f}–{y_nb.max():.2f} ms), predict {len(res)} "
+            f"small ResNets ({y_res.min():.2f}–{y_res.max():.2f} ms)",
+            "  " + _line("transfer", metrics(predictor.predict(X_res), y_res))]
+
+
+@register_bench("latency")
+def bench_latency(quick: bool) -> str:
+    """Accuracy of the latency predictors against the tables, few-shot, and across spaces on this CPU."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        lines, fitted = table_section(1000, 2000) if quick else table_section(3000, None)
+        lines += fewshot_section(fitted)
+        lines += transfer_section(*((40, 30) if quick else (150, 100)))
+    finally:
+        torch.set_num_threads(threads)
+    return "\n".join(lines)
