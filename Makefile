@@ -19,7 +19,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 quickstart: setup
-	$(BIN)/zsdist ingest --results results
+	$(BIN)/zsdist ingest --results results --source nb201
 	$(BIN)/zsdist launch --workflow workflows/quickstart.toml --output results
 
 test: setup

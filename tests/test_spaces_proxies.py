@@ -20,9 +20,7 @@ CASES = [pytest.param(*case, id=case[0]) for case in [
     ("mbv2", "-".join(["e3k3d2w0.75"] * 5), "imagenet"),
     ("resnet", "-".join(["d2w0.5b0.25"] * 4), "imagenet"),
     ("autoformer_tiny", "e192:" + ",".join(["r3.5h3"] * 12), "cifar100_224"),
-]] + [pytest.param("pit", "b16-m2-d1,4,2-h2,2,2", "flowers102", id="pit", marks=pytest.mark.xfail(
-    strict=True, reason="aznas's shared pass reads PiT's tuple-valued block outputs, and its failure fails every "
-    "gradient proxy of the probe (zsdist/proxies/aznas.py; evaluate's shared_error)"))]
+]] + [pytest.param("pit", "b16-m2-d1,4,2-h2,2,2", "flowers102", id="pit")]
 VIT = {"autoformer_tiny", "pit"}
 
 

@@ -14,7 +14,7 @@ from zsdist.spaces import SPACES
 def register_families(con: duckdb.DuckDBPyConnection) -> None:
     names = SPACES.names()
     con.register("space_family_registry", pa.table({
-        "space": names, "family": [getattr(SPACES.get(n), "family", "cnn") for n in names]}))
+        "space": names, "family": [SPACES.get(n).family for n in names]}))
 
 
 VIEWS: dict[str, str] = {

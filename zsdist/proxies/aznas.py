@@ -89,10 +89,14 @@ def az_pass(probe: Probe, wanted: frozenset[str]) -> dict[str, dict[str, float]]
     blocks = find_blocks(model)
     features: list[torch.Tensor] = []
 
+    def first_tensor(value: object) -> torch.Tensor:
+        """Blocks such as PiT's stages return (tokens, class tokens): the features are the first tensor."""
+        return first_tensor(value[0]) if isinstance(value, (tuple, list)) else value
+
     def grab(_m: nn.Module, inp: tuple, out: torch.Tensor) -> None:
         if not features:
-            features.append(inp[0])
-        features.append(out)
+            features.append(first_tensor(inp))
+        features.append(first_tensor(out))
 
     handles = [block.register_forward_hook(grab) for block in blocks]
     try:

@@ -30,6 +30,11 @@ def _failure(exc: BaseException) -> tuple[str, str]:
     return "error", f"{type(exc).__name__}: {exc}"[:500]
 
 
+def _providers(proxy: Proxy) -> list:
+    """The distinct providers of a proxy's needs, in a stable order (so error messages are deterministic)."""
+    return sorted({QUANTITIES[n] for n in proxy.needs}, key=lambda provider: provider.__qualname__)
+
+
 def evaluate(build: Callable[[], nn.Module], batch: Batch, proxies: Sequence[Proxy], seed: int,
              device: str = "cpu") -> list[ProxyResult]:
     """All `proxies` on one network; each shared pass runs once and its time is split among its users."""
@@ -41,20 +46,17 @@ def evaluate(build: Callable[[], nn.Module], batch: Batch, proxies: Sequence[Pro
 
     users: dict[object, int] = {}
     for proxy in proxies:
-        for provider in {QUANTITIES[n] for n in proxy.needs}:
+        for provider in _providers(proxy):
             users[provider] = users.get(provider, 0) + 1
-    shared_error: tuple[str, str] | None = None
-    try:
-        probe.prepare(set().union(*(p.needs for p in proxies)))
-    except Exception as exc:  # a failed shared pass fails only the proxies that need it
-        shared_error = _failure(exc)
+    failures = probe.prepare(set().union(*(p.needs for p in proxies)))  # a failed pass fails only its users
 
     results = []
     for proxy in proxies:
         start = time.perf_counter()
         try:
-            if shared_error and proxy.needs:
-                value, (status, error) = None, shared_error
+            failed = [failures[pv] for pv in _providers(proxy) if pv in failures]
+            if failed:
+                value, (status, error) = None, _failure(failed[0])
             else:
                 value = float(proxy.fn(probe))
                 status, error = ("ok", None) if math.isfinite(value) else ("nan", f"non-finite value {value}")
@@ -62,6 +64,6 @@ def evaluate(build: Callable[[], nn.Module], batch: Batch, proxies: Sequence[Pro
             value = None
             status, error = _failure(exc)
         own = time.perf_counter() - start
-        shared = sum(probe.provider_seconds.get(pv, 0.0) / users[pv] for pv in {QUANTITIES[n] for n in proxy.needs})
+        shared = sum(probe.provider_seconds.get(pv, 0.0) / users[pv] for pv in _providers(proxy))
         results.append(ProxyResult(proxy.name, value if status == "ok" else None, own + shared, status, error))
     return results

@@ -54,11 +54,12 @@ class Probe:
     def copy_model(self) -> nn.Module:
         return copy.deepcopy(self.model)
 
-    def prepare(self, names: Iterable[str]) -> None:
+    def prepare(self, names: Iterable[str]) -> dict[Provider, Exception]:
         """Compute the missing quantities, each provider once for all the names it serves.
 
         Providers run in registration order (the shared train pass first), so a provider may read quantities of
-        providers registered before it, e.g. batch statistics collected in the train pass.
+        providers registered before it, e.g. batch statistics collected in the train pass. A provider that fails
+        does not stop the others; its exception is returned, so only the proxies that need it fail.
         """
         missing = {n for n in names if n not in self._values}
         by_provider: dict[Provider, set[str]] = {}
@@ -67,14 +68,20 @@ class Probe:
                 raise KeyError(f"no provider for quantity '{name}'")
             by_provider.setdefault(QUANTITIES[name], set()).add(name)
         order = {provider: i for i, provider in enumerate(dict.fromkeys(QUANTITIES.values()))}
+        failures: dict[Provider, Exception] = {}
         for provider, wanted in sorted(by_provider.items(), key=lambda item: order[item[0]]):
             start = time.perf_counter()
-            self._values.update(provider(self, frozenset(wanted)))
+            try:
+                self._values.update(provider(self, frozenset(wanted)))
+            except Exception as exc:
+                failures[provider] = exc
             self.provider_seconds[provider] = self.provider_seconds.get(provider, 0.0) + time.perf_counter() - start
+        return failures
 
     def __getitem__(self, name: str) -> Any:
         if name not in self._values:
-            self.prepare([name])
+            for failure in self.prepare([name]).values():
+                raise failure
         return self._values[name]
 
 

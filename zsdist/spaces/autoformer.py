@@ -67,6 +67,7 @@ class ViT(nn.Module):
 @register_space("autoformer_tiny")
 class AutoFormerTiny(SearchSpace):
     name = "autoformer_tiny"
+    family = "vit"  # analyses set ViT spaces beside CNN spaces
     size = len(EMBEDS) * sum(_PER_DEPTH)
     datasets = tuple(NUM_CLASSES)
 

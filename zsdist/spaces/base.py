@@ -16,6 +16,7 @@ class SearchSpace(ABC):
     name: str
     size: int
     datasets: Sequence[str]
+    family: str = "cnn"  # cnn | vit: the analyses set the two families side by side
 
     @abstractmethod
     def arch_str(self, arch_id: int) -> str:

@@ -30,6 +30,7 @@ _ARCH = re.compile(r"b(\d+)-m(\d+)-d(\d+),(\d+),(\d+)-h(\d+),(\d+),(\d+)")
 @register_space("pit")
 class PiT(SearchSpace):
     name = "pit"
+    family = "vit"  # analyses set ViT spaces beside CNN spaces
     size = len(BASES) * len(RATIOS) * 27 * len(HEAD_TRIPLES)
     datasets = tuple(NUM_CLASSES)
 
