@@ -59,19 +59,24 @@ class FewShotPredictor:
     device: str
     bases: tuple[LayerwisePredictor, ...]
     weights: np.ndarray  # intercept, then one weight per regressor of `_base_logs`
+    low: np.ndarray  # regressors are clipped to the range the 20-odd fitted networks spanned: a line fitted on
+    high: np.ndarray  # so few points must not extrapolate (e.g. a base's near-zero guess for a dead network)
     fit: dict = field(default_factory=dict)
     kind = "fewshot"
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        return np.exp(self.weights[0] + _base_logs(self.bases, np.atleast_2d(X)) @ self.weights[1:])
+        B = np.clip(_base_logs(self.bases, np.atleast_2d(X)), self.low, self.high)
+        return np.exp(self.weights[0] + B @ self.weights[1:])
 
     def to_dict(self) -> dict:
-        return {"bases": [b.device for b in self.bases], "weights": self.weights.tolist()}
+        return {"bases": [b.device for b in self.bases], "weights": self.weights.tolist(),
+                "low": self.low.tolist(), "high": self.high.tolist()}
 
     @classmethod
     def from_dict(cls, device: str, d: dict, fit: dict, folder: Path) -> "FewShotPredictor":
         """Bases are loaded by name from the same folder (save them next to the few-shot file)."""
-        return cls(device, tuple(load(b, folder) for b in d["bases"]), np.array(d["weights"]), fit)
+        return cls(device, tuple(load(b, folder) for b in d["bases"]), np.array(d["weights"]), np.array(d["low"]),
+                   np.array(d["high"]), fit)
 
 
 Predictor = LayerwisePredictor | FewShotPredictor
@@ -148,7 +153,7 @@ def fit_fewshot(device: str, X: np.ndarray, y: np.ndarray, bases: Sequence[Layer
                                  for i in range(len(t))])) for ridge in RIDGES}
     ridge = min(loo, key=loo.get)
     record = {"n": len(y), "ridge": ridge, "loo_rmse_log": loo[ridge] ** 0.5, **(fit or {})}
-    return FewShotPredictor(device, tuple(bases), _ridge(B, t, ridge), record)
+    return FewShotPredictor(device, tuple(bases), _ridge(B, t, ridge), B.min(0), B.max(0), record)
 
 
 RIDGES = (1e-3, 1e-2, 1e-1, 1.0, 10.0)

@@ -14,7 +14,7 @@ CLASSES = {"cifar10": 10, "cifar100": 100, "imagenet16_120": 120}
 
 
 def hand_cost(widths: list[int], dataset: str) -> tuple[int, int]:
-    """Layer by layer: stem, cell (3×3, none, 3×3, skip, 3×3, 3×3), reduction, cell, reduction, cell, head."""
+    """Layer by layer: stem, cell (3×3, 3×3, 3×3, skip, 3×3, 3×3), reduction, cell, reduction, cell, head."""
     h = RESOLUTION[dataset]
     c0 = widths[0]
     params, flops = 27 * c0 + 2 * c0, h * h * 27 * c0
@@ -24,9 +24,9 @@ def hand_cost(widths: list[int], dataset: str) -> tuple[int, int]:
             h //= 2
             params += 9 * c_prev * c + 2 * c + 9 * c * c + 2 * c + c_prev * c
             flops += h * h * (9 * c_prev * c + 9 * c * c + c_prev * c)
-        else:  # first edge from node 0 widens; three more 3×3 convs at width c; skip widens with a 1×1
-            widen = 9 * c_prev * c + 3 * 9 * c * c + (c_prev * c if c_prev != c else 0)
-            params += widen + 2 * c * (4 + (c_prev != c))
+        else:  # two 3×3 edges from node 0 widen; three more 3×3 convs at width c; skip widens with a 1×1
+            widen = 2 * 9 * c_prev * c + 3 * 9 * c * c + (c_prev * c if c_prev != c else 0)
+            params += widen + 2 * c * (5 + (c_prev != c))
             flops += h * h * widen
         c_prev = c
     k = CLASSES[dataset]
@@ -46,9 +46,9 @@ def test_costs_match_the_hand_sum(arch, dataset):
 
 
 def test_smallest_network_by_hand():
-    # 8:8:8:8:8 on CIFAR-10: stem 232, cells 4 × (576+16) each = 2,368, reductions 2 × (576+576+64+32) = 2,496,
-    # last BN 16, classifier 90 → 5,202 parameters.
-    assert measured("8:8:8:8:8", "cifar10")[0] == 232 + 3 * 2_368 + 2 * 1_248 + 16 + 90
+    # 8:8:8:8:8 on CIFAR-10: stem 232, cells 5 × (576+16) each = 2,960, reductions 2 × (576+576+64+32) = 2,496,
+    # last BN 16, classifier 90 → 11,714 parameters.
+    assert measured("8:8:8:8:8", "cifar10")[0] == 232 + 3 * 2_960 + 2 * 1_248 + 16 + 90 == 11_714
 
 
 def test_enumeration_covers_32768_distinct_strings_in_id_order():
