@@ -73,7 +73,8 @@ def test_bad_sql_is_one_line(tmp_path, monkeypatch, capsys):
     ("table", lambda out: "nb201" in out and "15625" in out and "(1 row)" in out),
 ])
 def test_query_formats(tmp_path, monkeypatch, capsys, fmt, check):
-    assert run_cli(monkeypatch, capsys, "ingest", "--results", str(tmp_path))[0] == 0
+    args = ("ingest", "--results", str(tmp_path), "--source", "nb201", "--no-latency-tables")
+    assert run_cli(monkeypatch, capsys, *args)[0] == 0
     sql = "SELECT space, count(*) AS n FROM truth WHERE metric = 'test_acc' AND dataset = 'cifar10' GROUP BY space"
     code, out, _ = run_cli(monkeypatch, capsys, "query", sql, "--results", str(tmp_path), "--format", fmt)
     assert code == 0 and check(out.strip())
@@ -97,3 +98,15 @@ def test_a_shard_that_fails_on_its_worker_ends_with_one_line(tmp_path, monkeypat
         "shard_size = 2", f'shard_size = 2\ndata = {{ cifar10 = "{tmp_path}/missing.npz" }}')
     code, _, err = run_cli(monkeypatch, capsys, "launch", "--workflow", str(write_workflow(tmp_path, body)))
     assert code == 2 and "3 shard(s) failed" in err and "missing image data" in err
+
+
+def test_ingest_loads_truth_and_latency_tables_idempotently(tmp_path, monkeypatch, capsys):
+    from zsdist.analysis.views import connect
+
+    for _ in range(2):
+        code, out, _ = run_cli(monkeypatch, capsys, "ingest", "--results", str(tmp_path), "--source", "nb201")
+        assert code == 0 and "latency tables hw_nas_bench: 281250 rows" in out
+    con = connect(str(tmp_path))
+    assert con.execute("SELECT count(*) FROM truth").fetchone()[0] == 15_625 * 6
+    counts = dict(con.execute("SELECT source, count(*) FROM latency WHERE run_id = 'tables' GROUP BY ALL").fetchall())
+    assert counts == {"table": 281_250 + 421_875}

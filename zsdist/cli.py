@@ -94,8 +94,11 @@ def ingest(
     results: str = typer.Option("results", help="Results folder or URI."),
     source: Optional[list[str]] = typer.Option(None, help="Truth source(s) to load (default: all)."),
     file: Optional[str] = typer.Option(None, help="Read this file instead of the reference data (one source)."),
+    latency_tables: bool = typer.Option(True, help="Also load the HW-NAS-Bench and HELP NB201 latency tables."),
 ) -> None:
-    """Load ground truth into the `truth` table (rewrites, so running it twice changes nothing)."""
+    """Load ground truth into `truth` and device tables into `latency` (rewrites: running it twice changes
+    nothing)."""
+    from hw_models.tables import ingest_tables
     from zsdist.store import Store
     from zsdist.truth import TRUTH, ingest as run_ingest
 
@@ -106,6 +109,9 @@ def ingest(
     store.check_writable()
     for name in names:
         typer.echo(f"truth {name}: {run_ingest(store, name, file)} rows")
+    if latency_tables:
+        for name, rows in ingest_tables(store).items():
+            typer.echo(f"latency tables {name}: {rows} rows")
 
 
 @app.command()

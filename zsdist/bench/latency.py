@@ -150,10 +150,12 @@ def transfer_section(n_nb201: int, n_resnet: int) -> list[str]:
     X_nb, y_nb = timed(nb_nets)
     X_res, y_res = timed([net for _, net in res])
     predictor = fit_layerwise("cpu", X_nb, y_nb, seed=SEED)
+    additive = np.maximum(predictor.additive[0] + X_res @ predictor.additive[1:], 1e-3)
     return [f"Cross-space on this CPU ({cpu_name()}, 1 thread, batch 1, median of 15 after 3 warm-up): fit on "
             f"{len(nb_ids)} measured NB201 cells ({y_nb.min():.2f}–{y_nb.max():.2f} ms), predict {len(res)} "
             f"small ResNets ({y_res.min():.2f}–{y_res.max():.2f} ms)",
-            "  " + _line("transfer", metrics(predictor.predict(X_res), y_res))]
+            "  " + _line("predictor", metrics(predictor.predict(X_res), y_res)),
+            "  " + _line("additive", metrics(additive, y_res)) + "  (its layer-cost part alone)"]
 
 
 @register_bench("latency")
