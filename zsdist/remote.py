@@ -15,6 +15,7 @@ from zsdist.errors import ZsdistError
 from zsdist.settings import DATA_ENV
 
 DASHBOARD_PORT = 8265
+AGENT_WAIT_S = 120
 
 
 def load_cluster_config(path: str) -> dict[str, Any]:
@@ -66,13 +67,19 @@ def submit(dashboard: str, workflow: str, output: str | None) -> int:
     entry = ["python", "-m", "zsdist", "launch", "--workflow", wf.name, "--address", "auto"]
     entry += ["--output", output] if output else []
     env = {DATA_ENV: os.environ[DATA_ENV]} if os.environ.get(DATA_ENV) else {}
-    try:
-        client = JobSubmissionClient(dashboard)
-        job_id = client.submit_job(entrypoint=shlex.join(entry),
-                                   runtime_env={"working_dir": str(wf.parent), "env_vars": env},
-                                   metadata={"workflow": wf.name})
-    except (ConnectionError, RuntimeError, ValueError) as exc:
-        raise ZsdistError(f"could not submit to the Ray cluster at {dashboard}: {exc}") from None
+    deadline = time.monotonic() + AGENT_WAIT_S
+    while True:
+        try:
+            client = JobSubmissionClient(dashboard)
+            job_id = client.submit_job(entrypoint=shlex.join(entry),
+                                       runtime_env={"working_dir": str(wf.parent), "env_vars": env},
+                                       metadata={"workflow": wf.name})
+            break
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            # a freshly started head answers "No available agent" until its job agent is up
+            if "No available agent" not in str(exc) or time.monotonic() > deadline:
+                raise ZsdistError(f"could not submit to the Ray cluster at {dashboard}: {exc}") from None
+            time.sleep(2)
     print(f"submitted Ray Job {job_id} to {dashboard}", flush=True)
 
     async def stream() -> None:
