@@ -143,12 +143,24 @@ TRUTH.add("pit", TruthSource(
                                                       tuple(a["num_heads"])))))
 
 
-def ingest(store: Store, name: str, path: str | None = None) -> int:
-    """Write the truth rows of source `name` (from `path` or the reference data); returns the row count."""
-    source = TRUTH.get(name)
+def _rows(source: TruthSource, path: str | None) -> list[dict]:
     file = Path(path) if path else data_file(source.default_file)
     if not file.is_file():
         raise ZsdistError(f"missing ground-truth file {file}")
-    rows = source.read(file)
+    return source.read(file)
+
+
+def ingest(store: Store, name: str, path: str | None = None) -> int:
+    """Write the truth rows of source `name` (from `path` or the reference data); returns the row count."""
+    source = TRUTH.get(name)
+    rows = _rows(source, path)
     store.write("truth", rows, source.name, space=source.space)
     return len(rows)
+
+
+def truth_ids(space: str) -> list[int]:
+    """The ids of every architecture of `space` that a registered truth source (reference data) covers."""
+    sources = [TRUTH.get(n) for n in TRUTH.names() if TRUTH.get(n).space == space]
+    if not sources:
+        raise ZsdistError(f"space '{space}' has no ground truth, so archs = \"truth\" selects nothing")
+    return sorted({row["arch_id"] for source in sources for row in _rows(source, None)})

@@ -25,7 +25,7 @@ _JOB_KEYS = {"space", "datasets", "archs", "proxies", "batch_size", "shard_size"
 class Archs:
     """Which architectures of a space: every one, a seeded sample, or explicit ids."""
 
-    kind: str  # all | sample | ids
+    kind: str  # all | truth | sample | ids
     n: int = 0
     seed: int = 0
     ids: tuple[int, ...] = ()
@@ -51,6 +51,10 @@ class Job:
         space = create_space(self.space)
         if self.archs.kind == "all":
             return list(space.enumerate())
+        if self.archs.kind == "truth":
+            from zsdist.truth import truth_ids
+
+            return truth_ids(space.name)
         if self.archs.kind == "sample":
             return space.sample(self.archs.n, self.archs.seed)
         return sorted({space.check_id(i) for i in self.archs.ids})
@@ -90,8 +94,8 @@ def _unknown(keys: set[str], allowed: set[str], where: str) -> None:
 
 
 def _archs(value: Any, space: SearchSpace, where: str) -> Archs:
-    if value == "all":
-        return Archs("all")
+    if value in ("all", "truth"):
+        return Archs(value)
     _expect(value, dict, where)
     if "sample" in value:
         _unknown(set(value), {"sample", "seed"}, where)
@@ -105,7 +109,8 @@ def _archs(value: Any, space: SearchSpace, where: str) -> Archs:
         _unknown(set(value), {"archs"}, where)
         strings = _expect(value["archs"], list, f"{where}.archs")
         return Archs("ids", ids=tuple(space.parse(_expect(a, str, f"{where}.archs[]")) for a in strings))
-    raise ZsdistError(f'{where} must be "all", {{ sample = N, seed = S }}, {{ ids = [...] }} or {{ archs = [...] }}')
+    raise ZsdistError(f'{where} must be "all", "truth", {{ sample = N, seed = S }}, {{ ids = [...] }} or '
+                      f'{{ archs = [...] }}')
 
 
 def _job(raw: Any, index: int) -> Job:
