@@ -10,6 +10,7 @@ import pytest
 from scipy import stats
 
 from zsdist.analysis.views import connect
+from zsdist.errors import ZsdistError
 from zsdist.run import launch
 from zsdist.store import Store
 from zsdist.truth import ingest
@@ -154,3 +155,16 @@ def test_latency_devices_land_in_the_latency_table(tmp_path, local_ray):
         index = next(int(r["nb201_index"]) for r in csv.DictReader(f) if r["arch_str"] == NB201_EXAMPLE)
     with open(os.path.join(os.environ["ZSDIST_DATA"], "hw_nas_bench", "hw_cifar10.csv")) as f:
         assert table_value == pytest.approx(float(list(csv.DictReader(f))[index]["raspi4_latency"]))
+
+
+def test_truth_selection_takes_every_architecture_with_ground_truth(tmp_path):
+    body = SMALL_WORKFLOW.format(output=tmp_path).replace('space = "nb201"', 'space = "pit"').replace(
+        'datasets = ["cifar10", "imagenet16_120"]', 'datasets = ["cifar100_224"]').replace(
+        "archs = { ids = [0, 9009, 10798, 15624, 777, 4321] }", 'archs = "truth"')
+    ids = load_workflow(write_workflow(tmp_path, body)).jobs[0].arch_ids()
+    truth = ingest(Store(str(tmp_path)), "pit")
+    assert len(ids) == 100 and truth == 600
+    assert {r[0] for r in connect(str(tmp_path)).execute("SELECT DISTINCT arch_id FROM truth").fetchall()} == set(ids)
+    with pytest.raises(ZsdistError, match="no ground truth"):
+        load_workflow(write_workflow(tmp_path, body.replace('space = "pit"', 'space = "nats_sss"').replace(
+            'datasets = ["cifar100_224"]', 'datasets = ["cifar10"]'), "sss.toml"))
