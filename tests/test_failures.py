@@ -1,7 +1,6 @@
 """Per-architecture failures become row statuses: out of memory (retried on a split batch), timeouts."""
 from __future__ import annotations
 
-import json
 import os
 import time
 

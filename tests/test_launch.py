@@ -5,7 +5,6 @@ import os
 import re
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import pytest
 from scipy import stats
 
