@@ -1,7 +1,7 @@
 """A DuckDB connection whose views are the result tables plus the survey's derived tables, all readable SQL.
 
 scores / latency / truth / runs: the Parquet tables (partition columns first); proxies: the registry's metadata;
-proxy_scores: scores plus derived population-level proxies (zsdist.analysis.derived, when present); paired: ok
+proxy_scores: scores plus derived population-level proxies (zsdist.analysis.derived); paired: ok
 scores joined to ground truth with the proxy's direction applied; wide: one row per (run, space, dataset, arch) with
 a column per proxy and the test accuracy. Then, in their own modules: correlation (all, top-p% regions, bootstrap
 intervals), selection (random pools), hardware (budgets, Pareto, constrained picks) and study (ViT versus CNN).
@@ -9,6 +9,8 @@ The spec tables (regions, pool_specs, top_k, budget_levels, analysis_settings) h
 CREATE OR REPLACE VIEW to change an analysis.
 """
 from __future__ import annotations
+
+import tempfile
 
 import duckdb
 import pyarrow as pa
@@ -43,6 +45,8 @@ def connect(results: str, spec: AnalysisSpec = AnalysisSpec()) -> duckdb.DuckDBP
     """An in-memory DuckDB with every view over the results at `results` (a path or URI)."""
     store = Store(results)
     con = duckdb.connect()
+    # large analyses spill to disk: into the system temp folder, not a `.tmp` beside wherever zsdist runs
+    con.execute(f"SET temp_directory = '{tempfile.gettempdir()}/zsdist-duckdb'")
     correlation.register_functions(con)
     study.register_families(con)
     for name, sql in spec.tables().items():
