@@ -14,7 +14,8 @@ from torch import nn
 from zsdist.errors import ZsdistError
 from zsdist.spaces import register_space
 from zsdist.spaces.base import SearchSpace
-from zsdist.spaces.nb201 import EDGES, NUM_CLASSES, ReLUConvBN, ResidualReduction, from_string
+from zsdist.spaces.nb201 import (EDGES, NUM_CLASSES, Cell, CellNetwork, ReLUConvBN, ResidualReduction,
+                                 from_string)
 
 WIDTHS = (8, 16, 24, 32, 40, 48, 56, 64)
 LAYERS = 5
@@ -64,40 +65,21 @@ def make_edge(op: str, c_in: int, c_out: int) -> nn.Module:
     return nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
 
 
-class WideningCell(nn.Module):
-    """A 4-node NB201-style cell over prebuilt edges (in EDGES order); the edges from node 0 may change the
-    width or resolution (NATS-Bench's InferCell, TransNAS-Bench's reduction cell)."""
+class SizeNetwork(CellNetwork):
+    """Cell, reduction, cell, reduction, cell, each at its own width; the cell's edges from node 0 widen."""
 
-    def __init__(self, edges: list[nn.Module]) -> None:
-        super().__init__()
-        self.edges = nn.ModuleList(edges)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        nodes = [x]
-        for target in (1, 2, 3):
-            nodes.append(sum(self.edges[e](nodes[src]) for e, (t, src) in enumerate(EDGES) if t == target))
-        return nodes[3]
-
-
-class SizeNetwork(nn.Module):
     def __init__(self, widths: tuple[int, ...], num_classes: int) -> None:
-        super().__init__()
-        ops = from_string(CELL)
-        self.stem = nn.Sequential(nn.Conv2d(3, widths[0], 3, padding=1, bias=False), nn.BatchNorm2d(widths[0]))
-        layers: list[nn.Module] = []
-        c_prev = widths[0]
-        for layer, c in enumerate(widths):
-            layers.append(ResidualReduction(c_prev, c) if layer % 2 else WideningCell(
-                [make_edge(op, c_prev if src == 0 else c, c) for op, (_t, src) in zip(ops, EDGES)]))
-            c_prev = c
-        self.cells = nn.Sequential(*layers)
-        self.lastact = nn.Sequential(nn.BatchNorm2d(c_prev), nn.ReLU(inplace=False))
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(c_prev, num_classes)
+        def build_layers() -> tuple[list[nn.Module], int]:
+            ops = from_string(CELL)
+            layers: list[nn.Module] = []
+            c_prev = widths[0]
+            for layer, c in enumerate(widths):
+                layers.append(ResidualReduction(c_prev, c) if layer % 2 else Cell(
+                    [make_edge(op, c_prev if src == 0 else c, c) for op, (_t, src) in zip(ops, EDGES)]))
+                c_prev = c
+            return layers, c_prev
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.lastact(self.cells(self.stem(x)))
-        return self.classifier(torch.flatten(self.pool(x), 1))
+        super().__init__(widths[0], build_layers, num_classes)
 
 
 @register_space("nats_sss")

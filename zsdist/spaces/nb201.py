@@ -5,6 +5,7 @@ arch_id = Σ op(e)·5^e over the six edges in arch-string order, so an id needs 
 from __future__ import annotations
 
 import re
+from typing import Callable
 
 import torch
 from torch import nn
@@ -80,11 +81,12 @@ def make_op(op: str, channels: int) -> nn.Module:
 
 
 class Cell(nn.Module):
-    """Node j = Σ_{i<j} op_ij(node i); the output is node 3."""
+    """Node j = Σ_{i<j} edge_ij(node i) over prebuilt edges in EDGES order; the output is node 3. Edges leaving
+    node 0 may change width or resolution (NATS-Bench's and TransNAS-Bench's cells)."""
 
-    def __init__(self, ops: tuple[str, ...], channels: int) -> None:
+    def __init__(self, edges: list[nn.Module]) -> None:
         super().__init__()
-        self.edges = nn.ModuleList(make_op(op, channels) for op in ops)
+        self.edges = nn.ModuleList(edges)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         nodes = [x]
@@ -106,25 +108,41 @@ class ResidualReduction(nn.Module):
         return self.conv_b(self.conv_a(x)) + self.shortcut(x)
 
 
-class NB201Network(nn.Module):
-    def __init__(self, ops: tuple[str, ...], num_classes: int, channels: int = 16, cells_per_stage: int = 5) -> None:
+class CellNetwork(nn.Module):
+    """NB201's macro skeleton: conv-BN stem, a sequence of cells and reductions, BN-ReLU, global pooling, linear.
+
+    `build_layers` runs after the stem is made (so parameters are initialised in the skeleton's order) and
+    returns the layers and the width of the last one.
+    """
+
+    def __init__(self, c_stem: int, build_layers: Callable[[], tuple[list[nn.Module], int]],
+                 num_classes: int) -> None:
         super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(3, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels))
-        layers: list[nn.Module] = []
-        c = channels
-        for stage in range(3):
-            if stage > 0:
-                layers.append(ResidualReduction(c, c * 2))
-                c *= 2
-            layers.extend(Cell(ops, c) for _ in range(cells_per_stage))
+        self.stem = nn.Sequential(nn.Conv2d(3, c_stem, 3, padding=1, bias=False), nn.BatchNorm2d(c_stem))
+        layers, c_last = build_layers()
         self.cells = nn.Sequential(*layers)
-        self.lastact = nn.Sequential(nn.BatchNorm2d(c), nn.ReLU(inplace=False))
+        self.lastact = nn.Sequential(nn.BatchNorm2d(c_last), nn.ReLU(inplace=False))
         self.pool = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(c, num_classes)
+        self.classifier = nn.Linear(c_last, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.lastact(self.cells(self.stem(x)))
         return self.classifier(torch.flatten(self.pool(x), 1))
+
+
+class NB201Network(CellNetwork):
+    def __init__(self, ops: tuple[str, ...], num_classes: int, channels: int = 16, cells_per_stage: int = 5) -> None:
+        def build_layers() -> tuple[list[nn.Module], int]:
+            layers: list[nn.Module] = []
+            c = channels
+            for stage in range(3):
+                if stage > 0:
+                    layers.append(ResidualReduction(c, c * 2))
+                    c *= 2
+                layers.extend(Cell([make_op(op, c) for op in ops]) for _ in range(cells_per_stage))
+            return layers, c
+
+        super().__init__(channels, build_layers, num_classes)
 
 
 @register_space("nb201")

@@ -19,8 +19,8 @@ from torch import nn
 from zsdist.errors import ZsdistError
 from zsdist.spaces import register_space
 from zsdist.spaces.base import SearchSpace
-from zsdist.spaces.nats_sss import WideningCell, Zeros
-from zsdist.spaces.nb201 import EDGES, ReLUConvBN
+from zsdist.spaces.nats_sss import Zeros
+from zsdist.spaces.nb201 import EDGES, Cell, ReLUConvBN
 
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3")
 NUM_CLASSES = {"class_scene": 47, "class_object": 75}
@@ -65,9 +65,9 @@ def make_edge(op: str, c_in: int, c_out: int, stride: int) -> nn.Module:
     return Zeros(c_out, stride)
 
 
-def make_cell(ops: tuple[str, ...], c_in: int, reduce: bool) -> WideningCell:
+def make_cell(ops: tuple[str, ...], c_in: int, reduce: bool) -> Cell:
     c_out = c_in * 2 if reduce else c_in
-    return WideningCell([make_edge(op, c_in, c_out, 2 if reduce else 1) if src == 0 else make_edge(op, c_out, c_out, 1)
+    return Cell([make_edge(op, c_in, c_out, 2 if reduce else 1) if src == 0 else make_edge(op, c_out, c_out, 1)
                          for op, (_t, src) in zip(ops, EDGES)])
 
 
