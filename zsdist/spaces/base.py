@@ -5,6 +5,7 @@ from abc import ABC, abstractmethod
 from typing import Iterator, Sequence
 
 import numpy as np
+import torch
 from torch import nn
 
 from zsdist.errors import ZsdistError
@@ -49,3 +50,17 @@ class SearchSpace(ABC):
             raise ZsdistError(f"sample of {n} does not fit space '{self.name}' of {self.size} architectures")
         ids = np.random.default_rng(seed).choice(self.size, size=n, replace=False)
         return sorted(int(i) for i in ids)
+
+
+class PooledClassifier(nn.Module):
+    """A feature stack, global average pooling and a linear head: the pooling is a module so that proxies that
+    read the pre-pooling feature map (Zen-score) find it."""
+
+    def __init__(self, layers: list[nn.Module], channels: int, num_classes: int) -> None:
+        super().__init__()
+        self.features = nn.Sequential(*layers)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Linear(channels, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(torch.flatten(self.pool(self.features(x)), 1))

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from zsdist.spaces import register_space
+from zsdist.spaces.base import PooledClassifier
 from zsdist.spaces.staged import StagedSpace
 
 BASE_WIDTHS = (24, 32, 64, 96, 160)
@@ -48,9 +49,8 @@ class InvertedResidual(nn.Module):
         return x + self.body(x) if self.residual else self.body(x)
 
 
-class MobileNetV2Like(nn.Module):
+class MobileNetV2Like(PooledClassifier):
     def __init__(self, stages: list[dict], num_classes: int) -> None:
-        super().__init__()
         layers: list[nn.Module] = [conv_bn(3, 32, 3, 2), InvertedResidual(32, 16, 1, 3, 1)]
         c = 16
         for base, stride, stage in zip(BASE_WIDTHS, STRIDES, stages):
@@ -59,11 +59,7 @@ class MobileNetV2Like(nn.Module):
                 layers.append(InvertedResidual(c, width, stage["e"], stage["k"], stride if i == 0 else 1))
                 c = width
         layers += [InvertedResidual(c, 320, 6, 3, 1), conv_bn(320, 1280, 1)]
-        self.features = nn.Sequential(*layers)
-        self.classifier = nn.Linear(1280, num_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.features(x).mean(dim=(2, 3)))
+        super().__init__(layers, 1280, num_classes)
 
 
 @register_space("mbv2")

@@ -22,7 +22,7 @@ from torch import nn
 
 from zsdist.errors import ZsdistError
 from zsdist.spaces import register_space
-from zsdist.spaces.base import SearchSpace
+from zsdist.spaces.base import PooledClassifier, SearchSpace
 
 OPS = ("conv3x3", "conv1x1", "maxpool3x3")  # label 0, 1, 2 in NB101's hash (input -1, output -2)
 OFFICIAL_OPS = {"conv3x3-bn-relu": "conv3x3", "conv1x1-bn-relu": "conv1x1", "maxpool3x3": "maxpool3x3"}
@@ -222,10 +222,9 @@ class Cell(nn.Module):
         return out + self.proj[str(n - 1)](x) if self.matrix[0, n - 1] else out
 
 
-class NB101Network(nn.Module):
+class NB101Network(PooledClassifier):
     def __init__(self, matrix: np.ndarray, interior: tuple[int, ...], num_classes: int, stem: int = 128,
                  stacks: int = 3, cells_per_stack: int = 3) -> None:
-        super().__init__()
         layers: list[nn.Module] = [ConvBNReLU(3, stem, 3)]
         c_in = c_out = stem
         for stack in range(stacks):
@@ -235,11 +234,7 @@ class NB101Network(nn.Module):
             for _ in range(cells_per_stack):
                 layers.append(Cell(matrix, interior, c_in, c_out))
                 c_in = c_out
-        self.features = nn.Sequential(*layers)
-        self.classifier = nn.Linear(c_out, num_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.features(x).mean(dim=(2, 3)))
+        super().__init__(layers, c_out, num_classes)
 
 
 @register_space("nb101")

@@ -12,6 +12,7 @@ from torch import nn
 
 from zsdist.spaces import register_space
 from zsdist.spaces.mbv2 import round8
+from zsdist.spaces.base import PooledClassifier
 from zsdist.spaces.staged import StagedSpace
 
 BASE_WIDTHS = (256, 512, 1024, 2048)
@@ -35,9 +36,8 @@ class Bottleneck(nn.Module):
         return self.act(self.body(x) + self.shortcut(x))
 
 
-class ResNetLike(nn.Module):
+class ResNetLike(PooledClassifier):
     def __init__(self, stages: list[dict], num_classes: int) -> None:
-        super().__init__()
         layers: list[nn.Module] = [conv_bn(3, 64, 7, 2), nn.ReLU(inplace=False), nn.MaxPool2d(3, 2, 1)]
         c = 64
         for base, stride, stage in zip(BASE_WIDTHS, STRIDES, stages):
@@ -46,11 +46,7 @@ class ResNetLike(nn.Module):
             for i in range(stage["d"]):
                 layers.append(Bottleneck(c, mid, width, stride if i == 0 else 1))
                 c = width
-        self.features = nn.Sequential(*layers)
-        self.classifier = nn.Linear(c, num_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.features(x).mean(dim=(2, 3)))
+        super().__init__(layers, c, num_classes)
 
 
 @register_space("resnet")
