@@ -194,6 +194,16 @@ def test_az_components_on_nb201_are_finite_and_a_dead_network_is_nan():
     assert [r.status for r in dead] == ["nan", "nan", "nan", "ok"]
 
 
+def test_az_components_read_seeded_noise_not_the_images():
+    """AZ-NAS feeds N(0,1) noise of the batch's shape: other images give the same values, another seed others."""
+    space, names = create_space("nb201"), ["az_expressivity", "az_progressivity", "az_trainability"]
+    batch = load_batch("imagenet16_120", 8, 0)
+    other = Batch(torch.rand_like(batch.inputs), batch.labels)
+    values = lambda b, seed: [r.value for r in evaluate(lambda: space.build(10798, "imagenet16_120"), b,
+                                                          resolve_proxies(names), seed=seed)]
+    assert values(other, 0) == values(batch, 0) != values(batch, 1)
+
+
 def test_directions():
     higher = {"linear_regions", "swap", "meco", "zen", "az_expressivity", "az_progressivity", "az_trainability",
               "az_complexity"}
