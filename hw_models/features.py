@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
-FEATURES_VERSION = 4
+FEATURES_VERSION = 5
 
 # aten operator name → kind. Operators that only reshape or allocate move no data and count as "view".
 _KINDS = {
@@ -40,11 +40,14 @@ _KINDS = {
     "select": "view", "split": "view", "split_with_sizes": "view", "detach": "view", "alias": "view",
     "flatten": "view", "unbind": "view", "empty": "view", "new_empty": "view",
 }
-KINDS = ("conv", "dwconv", "matmul", "norm", "act", "pool", "elementwise", "softmax", "copy", "other")
+# Convolutions split by kernel: a 1×1 conv is a matmul to most runtimes, a k×k one is not.
+KINDS = ("conv1x1", "convkxk", "dwconv", "matmul", "norm", "act", "pool", "elementwise", "softmax", "copy", "other")
 STATES = ("live", "idle", "dead")
 QUANTITIES = ("count", "mflops", "mbytes")
 FEATURE_NAMES = tuple([f"{k}.{s}.{q}" for k in KINDS for s in STATES for q in QUANTITIES]
-                      + [f"critical.{q}" for q in QUANTITIES])
+                      + [f"critical.{k}.{q}" for k in KINDS for q in QUANTITIES]
+                      + [f"join.{q}" for q in ("count", "inputs", "mbytes")]
+                      + [f"shared.{k}.{q}" for k in KINDS for q in ("count", "readers")])
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,8 @@ class OpRecord:
     out_shape: tuple[int, ...]
     state: str  # one of STATES
     critical: bool  # on the longest chain of dependent operators to the output
+    inputs: int  # distinct operators whose results it reads: ≥ 2 joins parallel branches
+    shared: int  # other operators reading the same input (its most-read one): it cannot be fused into its producer
 
 
 class _Recorder(TorchDispatchMode):
@@ -107,15 +112,17 @@ def _tensors(value: Any) -> list[torch.Tensor]:
 
 def _kind(name: str, args: tuple) -> str:
     kind = _KINDS.get(name, "other")
-    if kind == "conv" and len(args) > 8 and int(args[8]) > 1:
+    if kind != "conv":
+        return kind
+    if len(args) > 8 and int(args[8]) > 1:
         return "dwconv"
-    return kind
+    return "conv1x1" if all(k == 1 for k in args[1].shape[2:]) else "convkxk"
 
 
 def _flops(kind: str, name: str, args: tuple, out: torch.Tensor | None) -> float:
     if out is None or kind == "view":
         return 0.0
-    if kind in ("conv", "dwconv"):
+    if kind in ("conv1x1", "convkxk", "dwconv"):
         weight = args[1]
         return float(out.numel() * weight[0].numel())
     if kind == "matmul":
@@ -141,8 +148,10 @@ def extract(model: nn.Module, inputs: torch.Tensor) -> list[OpRecord]:
     used = _reachable(nodes, outputs, cut=lambda n: n["zero"] and (n["external"] or any(
         not nodes[d]["zero"] for d in n["deps"])))  # cut only where non-zero data is zeroed
     critical = _critical_path(nodes, outputs)
+    readers = np.bincount([d for n in nodes for d in n["deps"]], minlength=len(nodes))
     return [OpRecord(n["kind"], n["flops"], n["bytes"], n["params"], n["out_shape"],
-                     "live" if live[i] else "idle" if used[i] else "dead", i in critical)
+                     "live" if live[i] else "idle" if used[i] else "dead", i in critical, len(n["deps"]),
+                     max((int(readers[d]) - 1 for d in n["deps"]), default=0))
             for i, n in enumerate(nodes) if n["kind"] != "view"]
 
 
@@ -174,16 +183,31 @@ def _critical_path(nodes: list[dict[str, Any]], outputs: list[int]) -> set[int]:
     return path
 
 
+_INDEX = {name: i for i, name in enumerate(FEATURE_NAMES)}
+
+
 def aggregate(records: Iterable[OpRecord]) -> np.ndarray:
-    """One fixed-length vector per network: count, MFLOPs and MB moved per operator kind and state, and
-    the same three along the critical path."""
+    """One fixed-length vector per network: count, MFLOPs and MB moved per operator kind and state; the same
+    per kind along the critical path (what parallel branches cannot hide); the live operators that join
+    branches (count, inputs read, MB); and per kind the live operators that read a tensor others read too
+    (count, extra readers): fusing runtimes merge an operator into its producer only when it is the sole reader."""
     vector = np.zeros(len(FEATURE_NAMES))
     for r in records:
-        base = (KINDS.index(r.kind) * len(STATES) + STATES.index(r.state)) * len(QUANTITIES)
-        vector[base:base + 3] += (1.0, r.flops / 1e6, r.bytes / 1e6)
+        work = (1.0, r.flops / 1e6, r.bytes / 1e6)
+        _add(vector, f"{r.kind}.{r.state}", work)
         if r.critical:
-            vector[-3:] += (1.0, r.flops / 1e6, r.bytes / 1e6)
+            _add(vector, f"critical.{r.kind}", work)
+        if r.state == "live" and r.inputs >= 2:
+            _add(vector, "join", (1.0, r.inputs, r.bytes / 1e6))
+        if r.state == "live" and r.shared:
+            _add(vector, f"shared.{r.kind}", (1.0, r.shared))
     return vector
+
+
+def _add(vector: np.ndarray, block: str, values: tuple[float, ...]) -> None:
+    """Adds `values` to the consecutive features of a block, which starts with its count."""
+    start = _INDEX[f"{block}.count"]
+    vector[start:start + len(values)] += values
 
 
 def network_features(model: nn.Module, input_shape: tuple[int, ...], seed: int = 0) -> np.ndarray:

@@ -1,10 +1,11 @@
 """Per-device latency predictors over operator features (hw_models.features), saved as small versioned JSON.
 
 `LayerwisePredictor`: an additive model (latency = Σ over operator kinds and liveness of count, MFLOPs and MB
-moved times a per-device cost, fitted for relative error, so it extrapolates to other spaces the way layer
-costs add up) times a learned correction exp(MLP(log features)) for what does not add up (fusion, dead-code
-elimination, parallel branches). `FewShotPredictor`: a new device from ≤ 20 measured networks, as a ridge
-regression in log space on fitted predictors of other devices and the network's total live work.
+moved times a non-negative per-device cost, fitted for relative error, so it extrapolates to other spaces the way
+layer costs add up) times a learned correction exp(MLP(log features), inputs clipped to the fit's range) for what
+does not add up (fusion, dead-code elimination, parallel branches, operators that read shared tensors).
+`FewShotPredictor`: a new device from ≤ 20 measured networks, as a ridge regression (in log or linear space,
+chosen by leave-one-out) on fitted predictors of other devices and the network's total work.
 """
 from __future__ import annotations
 
@@ -15,17 +16,25 @@ from typing import Sequence
 
 import numpy as np
 import torch
+from scipy.optimize import nnls
 
 from zsdist.errors import ZsdistError
-from hw_models.features import FEATURE_NAMES, FEATURES_VERSION
+from hw_models.features import FEATURE_NAMES, FEATURES_VERSION, KINDS, QUANTITIES, STATES
 
 FORMAT = "zsdist-latency-predictor"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 PARAMS_DIR = Path(__file__).resolve().parent / "params"
 
 
 def _log_inputs(X: np.ndarray) -> np.ndarray:
     return np.log1p(np.maximum(X, 0.0))
+
+
+def _scale(X: np.ndarray) -> np.ndarray:
+    """Column spreads for standardising, 1 where a column is constant up to rounding (e.g. the classifier's
+    work, recovered as 5·a − 4·b by the NB201 fast path): dividing by such a spread would blow it up."""
+    std = X.std(0)
+    return np.where(std > 1e-9 * (1.0 + np.abs(X).mean(0)), std, 1.0)
 
 
 @dataclass(frozen=True)
@@ -34,6 +43,8 @@ class LayerwisePredictor:
     additive: np.ndarray  # intercept, then one cost per feature (ms per op / per MFLOP / per MB)
     mean: np.ndarray  # standardisation of log1p(features) for the correction
     std: np.ndarray
+    low: np.ndarray  # the correction's inputs are clipped to the range the fit networks spanned: beyond it (other
+    high: np.ndarray  # spaces, larger inputs) a tanh layer would extrapolate where no fit has checked it
     mlp: tuple[np.ndarray, ...]  # W1, b1, W2, b2 (one hidden tanh layer)
     fit: dict = field(default_factory=dict)  # what it was fitted on and how well it did
     kind = "layerwise"
@@ -42,41 +53,42 @@ class LayerwisePredictor:
         """Latency (ms) of each feature row."""
         X = np.atleast_2d(X)
         base = np.maximum(self.additive[0] + X @ self.additive[1:], _FLOOR_MS)
-        return base * np.exp(_mlp(self.mlp, (_log_inputs(X) - self.mean) / self.std))
+        return base * np.exp(_mlp(self.mlp, np.clip((_log_inputs(X) - self.mean) / self.std, self.low, self.high)))
 
     def to_dict(self) -> dict:
         return {"additive": self.additive.tolist(), "mean": self.mean.tolist(), "std": self.std.tolist(),
-                "mlp": [w.tolist() for w in self.mlp]}
+                "low": self.low.tolist(), "high": self.high.tolist(), "mlp": [w.tolist() for w in self.mlp]}
 
     @classmethod
     def from_dict(cls, device: str, d: dict, fit: dict, folder: Path) -> "LayerwisePredictor":
-        return cls(device, np.array(d["additive"]), np.array(d["mean"]), np.array(d["std"]),
-                   tuple(np.array(w) for w in d["mlp"]), fit)
+        return cls(device, np.array(d["additive"]), np.array(d["mean"]), np.array(d["std"]), np.array(d["low"]),
+                   np.array(d["high"]), tuple(np.array(w) for w in d["mlp"]), fit)
 
 
 @dataclass(frozen=True)
 class FewShotPredictor:
     device: str
     bases: tuple[LayerwisePredictor, ...]
-    weights: np.ndarray  # intercept, then one weight per regressor of `_base_logs`
+    space: str  # "log" (latency scales like a blend of the bases) or "linear" (it adds up like the work)
+    weights: np.ndarray  # intercept, then one weight per column of `_regressors`
     low: np.ndarray  # regressors are clipped to the range the 20-odd fitted networks spanned: a line fitted on
     high: np.ndarray  # so few points must not extrapolate (e.g. a base's near-zero guess for a dead network)
     fit: dict = field(default_factory=dict)
     kind = "fewshot"
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        B = np.clip(_base_logs(self.bases, np.atleast_2d(X)), self.low, self.high)
-        return np.exp(self.weights[0] + B @ self.weights[1:])
+        B = np.clip(_regressors(self.bases, np.atleast_2d(X), self.space), self.low, self.high)
+        return _from_target(self.weights[0] + B @ self.weights[1:], self.space)
 
     def to_dict(self) -> dict:
-        return {"bases": [b.device for b in self.bases], "weights": self.weights.tolist(),
+        return {"bases": [b.device for b in self.bases], "space": self.space, "weights": self.weights.tolist(),
                 "low": self.low.tolist(), "high": self.high.tolist()}
 
     @classmethod
     def from_dict(cls, device: str, d: dict, fit: dict, folder: Path) -> "FewShotPredictor":
         """Bases are loaded by name from the same folder (save them next to the few-shot file)."""
-        return cls(device, tuple(load(b, folder) for b in d["bases"]), np.array(d["weights"]), np.array(d["low"]),
-                   np.array(d["high"]), fit)
+        return cls(device, tuple(load(b, folder) for b in d["bases"]), d["space"], np.array(d["weights"]),
+                   np.array(d["low"]), np.array(d["high"]), fit)
 
 
 Predictor = LayerwisePredictor | FewShotPredictor
@@ -92,35 +104,91 @@ def _mlp(params: tuple[np.ndarray, ...], U: np.ndarray) -> np.ndarray:
     return (np.tanh(U @ w1 + b1) @ w2 + b2).ravel()
 
 
-_LIVE = {q: [i for i, n in enumerate(FEATURE_NAMES) if n.endswith(f".live.{q}")] for q in ("mflops", "mbytes", "count")}
+def _summed(kinds: Sequence[str], states: Sequence[str], quantity: str) -> list[int]:
+    """Indices of the features kind.state.quantity over the given kinds and states (summed into one regressor)."""
+    return [FEATURE_NAMES.index(f"{k}.{s}.{quantity}") for k in kinds for s in states]
 
 
-def _base_logs(bases: Sequence[LayerwisePredictor], X: np.ndarray) -> np.ndarray:
-    """Regressors of a few-shot fit: each base's log prediction, and the log of the live work in total
-    (MFLOPs, MB moved, operator count), for devices unlike every base (compute- or memory-bound ones)."""
-    totals = [np.log1p(X[:, idx].sum(1)) for idx in _LIVE.values()]
-    return np.stack([np.log(b.predict(X)) for b in bases] + totals, axis=1)
+# Total work (count, MFLOPs, MB), live only and in every state: devices that prune dead work and ones that run it
+# all. In linear space also the operators per kind: a device whose latency is a sum of per-operator costs.
+_TOTALS = [_summed(KINDS, states, q) for states in (("live",), STATES) for q in QUANTITIES]
+_COUNTS = [_summed((k,), states, "count") for states in (("live",), STATES) for k in KINDS]
 
 
-def fit_additive(X: np.ndarray, y: np.ndarray, ridge: float = 1e-4) -> np.ndarray:
-    """Intercept + per-feature costs minimising the relative squared error (the ±10 % metric is relative)."""
-    A = np.c_[np.ones(len(X)), X] / y[:, None]
-    scale = np.r_[1.0, np.where(X.std(0) > 0, X.std(0), 1.0)]
-    As = A / scale
-    w = np.linalg.solve(As.T @ As + ridge * len(X) * np.diag(np.r_[0.0, np.ones(X.shape[1])]), As.T @ np.ones(len(X)))
-    return w / scale
+def _regressors(bases: Sequence[LayerwisePredictor], X: np.ndarray, space: str) -> np.ndarray:
+    """Regressors of a few-shot fit in the space of its target: each base's prediction and the network's total
+    work (and, in linear space, its operators per kind), for devices unlike every base (compute- or memory-bound
+    ones, ones that run dead work)."""
+    columns = np.stack([b.predict(X) for b in bases] + [X[:, idx].sum(1) for idx in _TOTALS], axis=1)
+    if space == "log":
+        return np.log(np.maximum(columns, _FLOOR_MS))
+    return np.c_[columns, np.stack([X[:, idx].sum(1) for idx in _COUNTS], axis=1)]
 
 
-def fit_layerwise(device: str, X: np.ndarray, y: np.ndarray, seed: int = 0, hidden: int = 32,
-                  epochs: int = 1500, weight_decay: float = 1e-3, fit: dict | None = None) -> LayerwisePredictor:
-    """The additive model, then the log-space correction trained on its residuals (full batch, seeded)."""
+def _to_target(y: np.ndarray, space: str) -> np.ndarray:
+    return np.log(y) if space == "log" else y
+
+
+def _from_target(t: np.ndarray, space: str) -> np.ndarray:
+    return np.exp(t) if space == "log" else np.maximum(t, _FLOOR_MS)
+
+
+def fit_additive(X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Intercept + per-feature costs minimising the relative squared error (the ±10 % metric is relative). All
+    are kept non-negative (least squares under that bound), as time is: NB201 cells vary their features
+    together, and unbounded costs trade a negative one against a positive one, which networks of other spaces,
+    whose features vary apart, turn into negative latency."""
+    scale = np.r_[1.0, _scale(X)]
+    A = np.c_[np.ones(len(X)), X] / scale / y[:, None]
+    return nnls(A, np.ones(len(X)), maxiter=50 * A.shape[1])[0] / scale
+
+
+# Candidate corrections (hidden units, weight decay): stiffer for noisy tables (phones), none at all (the additive
+# model alone) for tables that add up exactly (simulators).
+CORRECTIONS = ((32, 1e-2), (32, 1e-1), (32, 1.0), (0, 0.0))
+VALIDATION_SHARE = 0.2
+
+
+def fit_layerwise(device: str, X: np.ndarray, y: np.ndarray, seed: int = 0, epochs: int = 1500,
+                  correction: tuple[int, float] | None = None, fit: dict | None = None) -> LayerwisePredictor:
+    """The additive model, then the log-space correction trained on its residuals (full batch, seeded).
+
+    Without a `correction` (hidden units, weight decay), it is chosen from CORRECTIONS by the share within ±10 %
+    (then the log RMSE) on a seeded fifth of the fit networks, held out."""
     X, y = _check(X, y)
+    scores = {}
+    if correction is None:
+        held = np.random.default_rng(seed).random(len(y)) < VALIDATION_SHARE
+        scores = {c: _score(LayerwisePredictor(device, *_fit(X[~held], y[~held], seed, epochs, *c)).predict(X[held]),
+                            y[held]) for c in CORRECTIONS}
+        correction = max(scores, key=scores.get)
+    hidden, weight_decay = correction
+    record = {"n": len(y), "hidden": hidden, "epochs": epochs, "weight_decay": weight_decay, "seed": seed,
+              "loss": f"huber(delta={HUBER_DELTA}) on log latency", **(fit or {})}
+    if scores:
+        record["validation"] = [{"hidden": h, "weight_decay": wd, "within10": share, "rmse_log": -neg_rmse}
+                                for (h, wd), (share, neg_rmse) in scores.items()]
+    return LayerwisePredictor(device, *_fit(X, y, seed, epochs, hidden, weight_decay), record)
+
+
+def _score(pred: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Share within ±10 %, then minus the log RMSE (it breaks ties where every prediction is within ±10 %)."""
+    return float(np.mean(np.abs(pred - y) <= 0.1 * y)), -float(np.sqrt(np.mean(np.log(pred / y) ** 2)))
+
+
+def _fit(X: np.ndarray, y: np.ndarray, seed: int, epochs: int, hidden: int, weight_decay: float) -> tuple:
+    """additive, mean, std, low, high and mlp of a LayerwisePredictor; without hidden units the correction is
+    left at zero."""
     additive = fit_additive(X, y)
     base = np.maximum(additive[0] + X @ additive[1:], _FLOOR_MS)
     L = _log_inputs(X)
-    mean, std = L.mean(0), np.where(L.std(0) > 1e-9, L.std(0), 1.0)
+    mean, std = L.mean(0), _scale(L)
+    U = (L - mean) / std
+    if hidden == 0:
+        return (additive, mean, std, U.min(0), U.max(0),
+                (np.zeros((X.shape[1], 0)), np.zeros(0), np.zeros((0, 1)), np.zeros(1)))
     generator = torch.Generator().manual_seed(seed)
-    u = torch.tensor((L - mean) / std, dtype=torch.float64)
+    u = torch.tensor(U, dtype=torch.float64)
     r = torch.tensor(np.log(y) - np.log(base), dtype=torch.float64)
     w1 = (torch.randn(X.shape[1], hidden, generator=generator, dtype=torch.float64) / np.sqrt(X.shape[1]))
     w2 = torch.zeros(hidden, 1, dtype=torch.float64)
@@ -130,42 +198,51 @@ def fit_layerwise(device: str, X: np.ndarray, y: np.ndarray, seed: int = 0, hidd
     for _ in range(epochs):
         optimiser.zero_grad()
         pred = (torch.tanh(u @ params[0] + params[1]) @ params[2] + params[3]).squeeze(1)
-        loss = torch.nn.functional.huber_loss(pred, r, delta=HUBER_DELTA) + weight_decay * (params[0].square().sum() + params[2].square().sum()) / len(r)
+        penalty = weight_decay * (params[0].square().sum() + params[2].square().sum()) / len(r)
+        loss = torch.nn.functional.huber_loss(pred, r, delta=HUBER_DELTA) + penalty
         loss.backward()
         optimiser.step()
-    mlp = tuple(p.detach().numpy().copy() for p in params)
-    record = {"n": len(y), "hidden": hidden, "epochs": epochs, "weight_decay": weight_decay, "seed": seed,
-              "loss": f"huber(delta={HUBER_DELTA}) on log latency",
-              **(fit or {})}
-    return LayerwisePredictor(device, additive, mean, std, mlp, record)
+    return additive, mean, std, U.min(0), U.max(0), tuple(p.detach().numpy().copy() for p in params)
 
 
 def fit_fewshot(device: str, X: np.ndarray, y: np.ndarray, bases: Sequence[LayerwisePredictor],
                 fit: dict | None = None) -> FewShotPredictor:
-    """Ridge regression in log space on the bases' log predictions and the log live work, shrunk toward an
-    even blend of the bases; the ridge strength is chosen by leave-one-out error."""
+    """Ridge regression on the bases' predictions and the total work, shrunk toward an even blend of the bases;
+    the space (log or linear) and the ridge strength are chosen by leave-one-out error of the log latency."""
     X, y = _check(X, y)
     if len(y) < 3:
         raise ZsdistError(f"few-shot fit of '{device}' needs at least 3 measured networks, got {len(y)}")
-    B = _base_logs(bases, X)
-    t = np.log(y)
-    loo = {ridge: float(np.mean([(_ridge(np.delete(B, i, 0), np.delete(t, i), ridge) @ np.r_[1.0, B[i]] - t[i]) ** 2
-                                 for i in range(len(t))])) for ridge in RIDGES}
-    ridge = min(loo, key=loo.get)
-    record = {"n": len(y), "ridge": ridge, "loo_rmse_log": loo[ridge] ** 0.5, **(fit or {})}
-    return FewShotPredictor(device, tuple(bases), _ridge(B, t, ridge), B.min(0), B.max(0), record)
+    loo = {(space, ridge): _loo(_regressors(bases, X, space), y, space, ridge, len(bases))
+           for space in SPACES for ridge in RIDGES}
+    space, ridge = min(loo, key=loo.get)
+    B = _regressors(bases, X, space)
+    record = {"n": len(y), "space": space, "ridge": ridge, "loo_rmse_log": loo[space, ridge], **(fit or {})}
+    return FewShotPredictor(device, tuple(bases), space, _ridge(B, _to_target(y, space), ridge, len(bases), space),
+                            B.min(0), B.max(0), record)
 
 
+SPACES = ("log", "linear")
 RIDGES = (1e-3, 1e-2, 1e-1, 1.0, 10.0)
 
 
-def _ridge(B: np.ndarray, t: np.ndarray, ridge: float) -> np.ndarray:
-    """Intercept + weights; the penalty pulls the weights toward an even blend of the bases' predictions."""
-    k = B.shape[1]
-    prior = np.r_[np.full(k - len(_LIVE), 1.0 / (k - len(_LIVE))), np.zeros(len(_LIVE))]
-    Bc, tc = B - B.mean(0), t - t.mean()
-    w = prior + np.linalg.solve(Bc.T @ Bc + ridge * np.eye(k), Bc.T @ (tc - Bc @ prior))
-    return np.r_[t.mean() - B.mean(0) @ w, w]
+def _loo(B: np.ndarray, y: np.ndarray, space: str, ridge: float, n_bases: int) -> float:
+    """Leave-one-out RMSE of the log latency (comparable across spaces)."""
+    t = _to_target(y, space)
+    held_out = [_ridge(np.delete(B, i, 0), np.delete(t, i), ridge, n_bases, space) @ np.r_[1.0, B[i]]
+                for i in range(len(y))]
+    return float(np.sqrt(np.mean((np.log(_from_target(np.array(held_out), space)) - np.log(y)) ** 2)))
+
+
+def _ridge(B: np.ndarray, t: np.ndarray, ridge: float, n_bases: int, space: str) -> np.ndarray:
+    """Intercept + weights; the penalty, scaled by each regressor's spread, pulls the weights toward an even
+    blend of the bases' predictions (rescaled to the target's mean in linear space) and no weight on the work."""
+    mean = B.mean(0)
+    prior = np.zeros(B.shape[1])
+    prior[:n_bases] = 1.0 / n_bases if space == "log" else t.mean() / (n_bases * mean[:n_bases])
+    Bc, tc = B - mean, t - t.mean()
+    penalty = ridge * len(t) * np.diag(Bc.var(0) + 1e-12)
+    w = prior + np.linalg.solve(Bc.T @ Bc + penalty, Bc.T @ (tc - Bc @ prior))
+    return np.r_[t.mean() - mean @ w, w]
 
 
 def _check(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -62,3 +62,12 @@ def test_cuda_row_names_the_gpu():
 def test_unknown_device_suggests_the_closest():
     with pytest.raises(ZsdistError, match="did you mean 'raspi4'"):
         DEVICES.get("raspi")
+
+
+def test_interleaved_timing_gives_each_network_its_median():
+    from zsdist.bench.latency import interleaved_ms
+
+    x = torch.randn(1, 3, 32, 32)
+    small, large = nn.Conv2d(3, 4, 3), nn.Sequential(nn.Conv2d(3, 64, 3), nn.Conv2d(64, 64, 3))
+    ms = interleaved_ms([(small, x), (large, x)], rounds=3, runs=3)
+    assert ms.shape == (2,) and 0 < ms[0] < ms[1]

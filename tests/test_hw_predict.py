@@ -7,14 +7,15 @@ import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
-from hw_models.features import nb201_features
-from hw_models.predict import fit_fewshot, fit_layerwise, load, save
+from hw_models.features import space_features
+from hw_models.predict import fit_additive, fit_fewshot, fit_layerwise, load, save
 from hw_models.tables import hwnb_tables
-from zsdist.bench.latency import metrics, one_hot
+from zsdist.bench.latency import metrics, noise_ceiling, one_hot, verdict
 from zsdist.errors import ZsdistError
 from zsdist.spaces import create_space
 
 FIT, TEST = 120, 120
+CORRECTION = (32, 0.1)  # fixed where the test is not about choosing it: one fit instead of five
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +23,7 @@ def cells():
     """Operator features of FIT + TEST random NB201 cells (CIFAR-10); the first FIT are for fitting."""
     ids = np.array(create_space("nb201").sample(FIT + TEST, 7))
     ids = np.random.default_rng(7).permutation(ids)
-    return ids, np.stack([nb201_features(int(i), "cifar10") for i in ids])
+    return ids, space_features("nb201", ids.tolist(), "cifar10")
 
 
 def _table(device: str, ids: np.ndarray) -> np.ndarray:
@@ -38,18 +39,19 @@ def test_small_fit_beats_the_one_hot_baseline(cells, device):
     H = one_hot(ids)
     w = np.linalg.lstsq(H[fit], y[fit], rcond=None)[0]
     base = metrics(H[test] @ w, y[test])
-    ours = metrics(fit_layerwise(device, F[fit], y[fit], epochs=300).predict(F[test]), y[test])
+    ours = metrics(fit_layerwise(device, F[fit], y[fit], epochs=300, correction=CORRECTION).predict(F[test]), y[test])
     assert ours[0] > base[0] and ours[2] > base[2], (ours, base)
 
 
 def test_few_shot_from_20_cells_ranks_the_rest(cells):
     ids, F = cells
     """pixel3 as a new device: 20 of its cells, not in any fit, adapt predictors of raspi4 and edgegpu."""
-    bases = [fit_layerwise(d, F[:FIT], _table(d, ids[:FIT]), epochs=300) for d in ("raspi4", "edgegpu")]
+    bases = [fit_layerwise(d, F[:FIT], _table(d, ids[:FIT]), epochs=300, correction=CORRECTION)
+             for d in ("raspi4", "edgegpu")]
     y = _table("pixel3", ids)
     shot, rest = slice(FIT, FIT + 20), slice(FIT + 20, None)
     predictor = fit_fewshot("pixel3", F[shot], y[shot], bases)
-    assert predictor.fit["n"] == 20
+    assert predictor.fit["n"] == 20 and predictor.space in ("log", "linear")
     adapted, unadapted = predictor.predict(F[rest]), bases[0].predict(F[rest])
     assert spearmanr(adapted, y[rest])[0] > 0.75  # bases fitted on 120 cells only; the bench uses 3,000
     assert metrics(adapted, y[rest])[1] < metrics(unadapted, y[rest])[1] / 2  # RMSE: the new device's scale
@@ -59,7 +61,8 @@ def test_few_shot_from_20_cells_ranks_the_rest(cells):
 
 def test_saved_predictors_load_to_the_same_numbers(cells, tmp_path):
     ids, F = cells
-    base = fit_layerwise("raspi4", F[:60], _table("raspi4", ids[:60]), epochs=50, fit={"table": "hw_cifar10"})
+    base = fit_layerwise("raspi4", F[:60], _table("raspi4", ids[:60]), epochs=50, correction=CORRECTION,
+                         fit={"table": "hw_cifar10"})
     few = fit_fewshot("mycpu", F[60:80], _table("pixel3", ids[60:80]), [base])
     save(base, tmp_path), save(few, tmp_path)
     for original in (base, few):
@@ -74,3 +77,46 @@ def test_saved_predictors_load_to_the_same_numbers(cells, tmp_path):
         load("raspi4", tmp_path)
     with pytest.raises(ZsdistError, match="no latency predictor for device 'nope'"):
         load("nope", tmp_path)
+
+
+def test_correction_is_chosen_on_held_out_fit_cells(cells):
+    ids, F = cells
+    predictor = fit_layerwise("raspi4", F[:FIT], _table("raspi4", ids[:FIT]), epochs=100)
+    best = max(predictor.fit["validation"], key=lambda v: (v["within10"], -v["rmse_log"]))
+    assert (predictor.fit["hidden"], predictor.fit["weight_decay"]) == (best["hidden"], best["weight_decay"])
+    fixed = fit_layerwise("raspi4", F[:FIT], _table("raspi4", ids[:FIT]), epochs=100, correction=(8, 0.5))
+    assert fixed.fit["hidden"] == 8 and "validation" not in fixed.fit
+
+
+def test_an_additive_table_is_met_without_a_correction(cells):
+    ids, F = cells
+    y = _table("fpga", ids)  # a simulator's table: it adds up over operators
+    predictor = fit_layerwise("fpga", F[:FIT], y[:FIT], epochs=100, correction=(0, 0.0))
+    assert np.array_equal(predictor.predict(F[FIT:]), predictor.additive[0] + F[FIT:] @ predictor.additive[1:])
+    assert np.allclose(predictor.predict(F[FIT:]), y[FIT:], rtol=1e-3)
+
+
+def test_noise_ceiling_of_a_simulated_table_is_exact_and_of_a_phone_is_not():
+    ids = np.arange(0, 15625, 25)
+    assert noise_ceiling("fpga", ids) == (1.0, 1.0, 1.0)  # a simulator gives the same numbers twice
+    rho, agree, ceiling = noise_ceiling("pixel3", ids)
+    assert rho < 0.99 and agree < ceiling < 1.0
+
+
+def test_verdict_needs_both_metrics_and_accepts_equal_on_an_exact_baseline():
+    assert verdict((0.98, 1.0, 0.9), (0.97, 1.0, 0.8)) == "beats baseline"
+    assert verdict((0.96, 1.0, 0.9), (0.97, 1.0, 0.8)) == "DOES NOT beat baseline"
+    assert verdict((0.99951, 0.1, 1.0), (0.99949, 0.1, 1.0)) == "equals the exact baseline"
+    assert verdict((0.9990, 0.1, 1.0), (0.9995, 0.1, 1.0)) == "DOES NOT beat baseline"
+
+
+def test_costs_are_non_negative_and_the_correction_stays_in_its_fitted_range(cells):
+    ids, F = cells
+    assert np.all(fit_additive(F[:FIT], _table("edgegpu", ids[:FIT])) >= 0)  # no negative sums in other spaces
+    predictor = fit_layerwise("edgegpu", F[:FIT], _table("edgegpu", ids[:FIT]), epochs=100, correction=CORRECTION)
+    far = F[:FIT].max(0, keepdims=True) * 10  # beyond anything the fit spanned, in every feature
+
+    def correction(X: np.ndarray) -> np.ndarray:
+        return predictor.predict(X) / (predictor.additive[0] + X @ predictor.additive[1:])
+
+    assert np.allclose(correction(far), correction(far * 10), rtol=1e-12)
