@@ -213,7 +213,7 @@ def fit_fewshot(device: str, X: np.ndarray, y: np.ndarray, bases: Sequence[Layer
     if len(y) < 3:
         raise ZsdistError(f"few-shot fit of '{device}' needs at least 3 measured networks, got {len(y)}")
     loo = {(space, ridge): _loo(_regressors(bases, X, space), y, space, ridge, len(bases))
-           for space in SPACES for ridge in RIDGES}
+           for space in TARGET_SPACES for ridge in RIDGES}
     space, ridge = min(loo, key=loo.get)
     B = _regressors(bases, X, space)
     record = {"n": len(y), "space": space, "ridge": ridge, "loo_rmse_log": loo[space, ridge], **(fit or {})}
@@ -221,7 +221,7 @@ def fit_fewshot(device: str, X: np.ndarray, y: np.ndarray, bases: Sequence[Layer
                             B.min(0), B.max(0), record)
 
 
-SPACES = ("log", "linear")
+TARGET_SPACES = ("log", "linear")
 RIDGES = (1e-3, 1e-2, 1e-1, 1.0, 10.0)
 
 
