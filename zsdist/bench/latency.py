@@ -21,7 +21,7 @@ from torch import nn
 from hw_models.calibrate import DATASET, SEED, fit_table_device, nb201_split
 from hw_models.features import input_shape, network_features, space_features
 from hw_models.measure import cpu_name, measure
-from hw_models.predict import fit_fewshot, fit_layerwise
+from hw_models.predict import fit_fewshot, fit_layerwise, within10
 from hw_models.tables import HWNB_DEVICES, hwnb_tables
 from zsdist.bench import register_bench
 from zsdist.spaces import create_space
@@ -35,7 +35,7 @@ FEWSHOT_TEST = 500
 def metrics(pred: np.ndarray, true: np.ndarray) -> tuple[float, float, float]:
     """Spearman, RMSE (ms) and the share of predictions within ±10 % of the truth."""
     return (float(spearmanr(pred, true)[0]), float(np.sqrt(np.mean((pred - true) ** 2))),
-            float(np.mean(np.abs(pred - true) <= 0.1 * true)))
+            within10(pred, true))
 
 
 def one_hot(arch_ids: np.ndarray) -> np.ndarray:
