@@ -4,8 +4,10 @@
 moved times a non-negative per-device cost, fitted for relative error, so it extrapolates to other spaces the way
 layer costs add up) times a learned correction exp(MLP(log features), inputs clipped to the fit's range) for what
 does not add up (fusion, dead-code elimination, parallel branches, operators that read shared tensors).
-`FewShotPredictor`: a new device from ≤ 20 measured networks, as a ridge regression (in log or linear space,
-chosen by leave-one-out) on fitted predictors of other devices and the network's total work.
+`FewShotPredictor`: a new device from ≤ 20 measured networks, as the log-space average of the regressions of
+FAMILIES that leave-one-out cannot tell from the best: per-operator costs of the operators it runs ("kernels"), or
+ridge regressions on fitted predictors of other devices and the network's total work (in log space, "blend", or
+linear, "work").
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ from zsdist.errors import ZsdistError
 from hw_models.features import FEATURE_NAMES, FEATURES_VERSION, KINDS, QUANTITIES, STATES
 
 FORMAT = "zsdist-latency-predictor"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 PARAMS_DIR = Path(__file__).resolve().parent / "params"
 
 
@@ -66,29 +68,49 @@ class LayerwisePredictor:
 
 
 @dataclass(frozen=True)
+class FamilyFit:
+    """One regression of a few-shot fit: its family (one of FAMILIES), intercept + one weight per column of
+    `_regressors`, and the range its regressors are clipped to: regressors on the bases to what the 20-odd fitted
+    networks spanned, as a line fitted on so few must not extrapolate (e.g. a base's near-zero guess for a dead
+    network); kernel counts are not clipped (empty range), as costs per operator extrapolate."""
+
+    family: str
+    weights: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+
+    def predict(self, bases: Sequence[LayerwisePredictor], X: np.ndarray) -> np.ndarray:
+        B = _regressors(bases, X, self.family)
+        if self.low.size:
+            B = np.clip(B, self.low, self.high)
+        return _from_target(self.weights[0] + B @ self.weights[1:], _space(self.family))
+
+    def to_dict(self) -> dict:
+        return {"family": self.family, "weights": self.weights.tolist(), "low": self.low.tolist(),
+                "high": self.high.tolist()}
+
+
+@dataclass(frozen=True)
 class FewShotPredictor:
     device: str
     bases: tuple[LayerwisePredictor, ...]
-    space: str  # "log" (latency scales like a blend of the bases) or "linear" (it adds up like the work)
-    weights: np.ndarray  # intercept, then one weight per column of `_regressors`
-    low: np.ndarray  # regressors are clipped to the range the 20-odd fitted networks spanned: a line fitted on
-    high: np.ndarray  # so few points must not extrapolate (e.g. a base's near-zero guess for a dead network)
+    members: tuple[FamilyFit, ...]  # their predictions are averaged in log space
     fit: dict = field(default_factory=dict)
     kind = "fewshot"
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        B = np.clip(_regressors(self.bases, np.atleast_2d(X), self.space), self.low, self.high)
-        return _from_target(self.weights[0] + B @ self.weights[1:], self.space)
+        X = np.atleast_2d(X)
+        return np.exp(np.mean([np.log(m.predict(self.bases, X)) for m in self.members], axis=0))
 
     def to_dict(self) -> dict:
-        return {"bases": [b.device for b in self.bases], "space": self.space, "weights": self.weights.tolist(),
-                "low": self.low.tolist(), "high": self.high.tolist()}
+        return {"bases": [b.device for b in self.bases], "members": [m.to_dict() for m in self.members]}
 
     @classmethod
     def from_dict(cls, device: str, d: dict, fit: dict, folder: Path) -> "FewShotPredictor":
         """Bases are loaded by name from the same folder (save them next to the few-shot file)."""
-        return cls(device, tuple(load(b, folder) for b in d["bases"]), d["space"], np.array(d["weights"]),
-                   np.array(d["low"]), np.array(d["high"]), fit)
+        members = tuple(FamilyFit(m["family"], np.array(m["weights"]), np.array(m["low"]), np.array(m["high"]))
+                        for m in d["members"])
+        return cls(device, tuple(load(b, folder) for b in d["bases"]), members, fit)
 
 
 Predictor = LayerwisePredictor | FewShotPredictor
@@ -110,17 +132,34 @@ def _summed(kinds: Sequence[str], states: Sequence[str], quantity: str) -> list[
 
 
 # Total work (count, MFLOPs, MB), live only and in every state: devices that prune dead work and ones that run it
-# all. In linear space also the operators per kind: a device whose latency is a sum of per-operator costs.
+# all. In "work" also the operators per kind: a device whose latency is a sum of per-operator costs.
 _TOTALS = [_summed(KINDS, states, q) for states in (("live",), STATES) for q in QUANTITIES]
 _COUNTS = [_summed((k,), states, "count") for states in (("live",), STATES) for k in KINDS]
+# "kernels": the operators a graph compiler runs (live and idle: it drops work that reaches the output only through
+# a multiplication by zero, not work on zeros), one regressor per kind with convolutions of every kernel size as
+# one, and the joins of branches. Elementwise operators are left out: besides joins they are the ×0 of pruned
+# branches. A launch-bound device (a GPU running a TensorRT engine at batch 1) pays about as much per operator
+# whatever its size, and 20 networks cannot pin down more per-kind costs.
+_RUN = ("live", "idle")
+_KERNELS = ([_summed(("conv1x1", "convkxk", "dwconv"), _RUN, "count")]
+            + [_summed((k,), _RUN, "count") for k in ("matmul", "norm", "act", "pool", "softmax")]
+            + [[FEATURE_NAMES.index("join.count")]])
+FAMILIES = ("kernels", "blend", "work")
 
 
-def _regressors(bases: Sequence[LayerwisePredictor], X: np.ndarray, space: str) -> np.ndarray:
-    """Regressors of a few-shot fit in the space of its target: each base's prediction and the network's total
-    work (and, in linear space, its operators per kind), for devices unlike every base (compute- or memory-bound
-    ones, ones that run dead work)."""
+def _space(family: str) -> str:
+    """The target's space: a blend of the bases' predictions scales multiplicatively, costs add up."""
+    return "log" if family == "blend" else "linear"
+
+
+def _regressors(bases: Sequence[LayerwisePredictor], X: np.ndarray, family: str) -> np.ndarray:
+    """Regressors of a few-shot fit in the space of its target. "blend" and "work": each base's prediction and
+    the network's total work (and, in "work", its operators per kind), for devices unlike every base (compute- or
+    memory-bound ones, ones that run dead work); "kernels": the operators run, per kind."""
+    if family == "kernels":
+        return np.stack([X[:, idx].sum(1) for idx in _KERNELS], axis=1)
     columns = np.stack([b.predict(X) for b in bases] + [X[:, idx].sum(1) for idx in _TOTALS], axis=1)
-    if space == "log":
+    if family == "blend":
         return np.log(np.maximum(columns, _FLOOR_MS))
     return np.c_[columns, np.stack([X[:, idx].sum(1) for idx in _COUNTS], axis=1)]
 
@@ -211,43 +250,68 @@ def _fit(X: np.ndarray, y: np.ndarray, seed: int, epochs: int, hidden: int, weig
 
 
 def fit_fewshot(device: str, X: np.ndarray, y: np.ndarray, bases: Sequence[LayerwisePredictor],
-                fit: dict | None = None) -> FewShotPredictor:
-    """Ridge regression on the bases' predictions and the total work, shrunk toward an even blend of the bases;
-    the space (log or linear) and the ridge strength are chosen by leave-one-out error of the log latency."""
+                fit: dict | None = None, family: str | None = None) -> FewShotPredictor:
+    """Each of FAMILIES (or only the `family` named, for a device whose kind is known) with its ridge strength
+    chosen by leave-one-out error of the log latency; the families within one standard error of the best are
+    averaged: 20 networks barely tell apart models of similar error, and their average is steadier than either."""
     X, y = _check(X, y)
     if len(y) < 3:
         raise ZsdistError(f"few-shot fit of '{device}' needs at least 3 measured networks, got {len(y)}")
-    regressors = {space: _regressors(bases, X, space) for space in TARGET_SPACES}  # each base predicts once
-    loo = {(space, ridge): _loo(regressors[space], y, space, ridge, len(bases))
-           for space in TARGET_SPACES for ridge in RIDGES}
-    space, ridge = min(loo, key=loo.get)
-    B = regressors[space]
-    record = {"n": len(y), "space": space, "ridge": ridge, "loo_rmse_log": loo[space, ridge], **(fit or {})}
-    return FewShotPredictor(device, tuple(bases), space, _ridge(B, _to_target(y, space), ridge, len(bases), space),
-                            B.min(0), B.max(0), record)
+    families = FAMILIES if family is None else (family,)
+    if any(f not in FAMILIES for f in families):
+        raise ZsdistError(f"unknown few-shot family '{family}' (known: {', '.join(FAMILIES)})")
+    regressors = {f: _regressors(bases, X, f) for f in families}  # each base predicts once per family
+    errors = {(f, ridge): _loo(regressors[f], y, f, ridge, len(bases)) for f in families for ridge in _ridges(f)}
+    best = min(errors, key=lambda c: errors[c].mean())
+    bar = errors[best].mean() + errors[best].std(ddof=1) / np.sqrt(len(y))
+    chosen = [min((c for c in errors if c[0] == f), key=lambda c: errors[c].mean()) for f in families]
+    chosen = [c for c in chosen if errors[c].mean() <= bar]
+    members = tuple(_family_fit(regressors[f], y, f, ridge, len(bases)) for f, ridge in chosen)
+    record = {"n": len(y), "members": [{"family": f, "ridge": ridge, "loo_rmse_log": float(np.sqrt(
+        errors[f, ridge].mean()))} for f, ridge in chosen], **(fit or {})}
+    return FewShotPredictor(device, tuple(bases), members, record)
 
 
-TARGET_SPACES = ("log", "linear")
+def _family_fit(B: np.ndarray, y: np.ndarray, family: str, ridge: float, n_bases: int) -> FamilyFit:
+    weights = _ridge(B, _to_target(y, _space(family)), ridge, family, n_bases)
+    if family == "kernels":
+        return FamilyFit(family, weights, np.zeros(0), np.zeros(0))
+    return FamilyFit(family, weights, B.min(0), B.max(0))
+
+
 RIDGES = (1e-3, 1e-2, 1e-1, 1.0, 10.0)
 
 
-def _loo(B: np.ndarray, y: np.ndarray, space: str, ridge: float, n_bases: int) -> float:
-    """Leave-one-out RMSE of the log latency (comparable across spaces)."""
+def _ridges(family: str) -> tuple[float, ...]:
+    """Ridge strengths tried per family. The kernels family has no prior to shrink toward: least squares, with a
+    trace of ridge for collinear kinds (in NB201 every convolution comes with one norm and one activation)."""
+    return (1e-6,) if family == "kernels" else RIDGES
+
+
+def _loo(B: np.ndarray, y: np.ndarray, family: str, ridge: float, n_bases: int) -> np.ndarray:
+    """Squared leave-one-out errors of the log latency (comparable across families)."""
+    space = _space(family)
     t = _to_target(y, space)
-    held_out = [_ridge(np.delete(B, i, 0), np.delete(t, i), ridge, n_bases, space) @ np.r_[1.0, B[i]]
+    held_out = [_ridge(np.delete(B, i, 0), np.delete(t, i), ridge, family, n_bases) @ np.r_[1.0, B[i]]
                 for i in range(len(y))]
-    return float(np.sqrt(np.mean((np.log(_from_target(np.array(held_out), space)) - np.log(y)) ** 2)))
+    return (np.log(_from_target(np.array(held_out), space)) - np.log(y)) ** 2
 
 
-def _ridge(B: np.ndarray, t: np.ndarray, ridge: float, n_bases: int, space: str) -> np.ndarray:
+def _ridge(B: np.ndarray, t: np.ndarray, ridge: float, family: str, n_bases: int) -> np.ndarray:
     """Intercept + weights; the penalty, scaled by each regressor's spread, pulls the weights toward an even
-    blend of the bases' predictions (rescaled to the target's mean in linear space) and no weight on the work."""
+    blend of the bases' predictions (rescaled to the target's mean in "work") and no weight on the work, or
+    toward zero in "kernels"."""
     mean = B.mean(0)
     prior = np.zeros(B.shape[1])
-    prior[:n_bases] = 1.0 / n_bases if space == "log" else t.mean() / (n_bases * mean[:n_bases])
+    if family == "blend" and n_bases:
+        prior[:n_bases] = 1.0 / n_bases
+    elif family == "work" and n_bases:
+        prior[:n_bases] = t.mean() / (n_bases * mean[:n_bases])
     Bc, tc = B - mean, t - t.mean()
-    penalty = ridge * len(t) * np.diag(Bc.var(0) + 1e-12)
-    w = prior + np.linalg.solve(Bc.T @ Bc + penalty, Bc.T @ (tc - Bc @ prior))
+    varied = Bc.var(0) > 1e-12 * (1.0 + mean ** 2)  # a regressor constant over the fit cells keeps its prior
+    V = Bc[:, varied]
+    w = prior.copy()
+    w[varied] += np.linalg.solve(V.T @ V + ridge * len(t) * np.diag(V.var(0)), V.T @ (tc - Bc @ prior))
     return np.r_[t.mean() - mean @ w, w]
 
 

@@ -8,7 +8,7 @@ import pytest
 from scipy.stats import spearmanr
 
 from hw_models.features import space_features
-from hw_models.predict import fit_additive, fit_fewshot, fit_layerwise, load, save
+from hw_models.predict import FAMILIES, fit_additive, fit_fewshot, fit_layerwise, load, save
 from hw_models.tables import hwnb_tables
 from zsdist.bench.latency import metrics, noise_ceiling, one_hot, verdict
 from zsdist.errors import ZsdistError
@@ -51,12 +51,29 @@ def test_few_shot_from_20_cells_ranks_the_rest(cells):
     y = _table("pixel3", ids)
     shot, rest = slice(FIT, FIT + 20), slice(FIT + 20, None)
     predictor = fit_fewshot("pixel3", F[shot], y[shot], bases)
-    assert predictor.fit["n"] == 20 and predictor.space in ("log", "linear")
+    assert predictor.fit["n"] == 20 and {m.family for m in predictor.members} <= set(FAMILIES)
     adapted, unadapted = predictor.predict(F[rest]), bases[0].predict(F[rest])
     assert spearmanr(adapted, y[rest])[0] > 0.75  # bases fitted on 120 cells only; the bench uses 3,000
     assert metrics(adapted, y[rest])[1] < metrics(unadapted, y[rest])[1] / 2  # RMSE: the new device's scale
     with pytest.raises(ZsdistError, match="at least 3"):
         fit_fewshot("pixel3", F[:2], y[:2], bases)
+    with pytest.raises(ZsdistError, match="unknown few-shot family 'gpu'"):
+        fit_fewshot("pixel3", F[shot], y[shot], bases, family="gpu")
+
+
+def test_kernels_family_fits_a_launch_bound_gpu(cells):
+    """edgegpu (TensorRT on a Jetson TX2, batch 1) pays per operator run, whatever its size: from 20 cells, its
+    per-operator costs rank the rest better than blending devices unlike it, and extrapolate unclipped."""
+    ids, F = cells
+    bases = [fit_layerwise(d, F[:FIT], _table(d, ids[:FIT]), epochs=300, correction=CORRECTION)
+             for d in ("raspi4", "pixel3")]
+    y = _table("edgegpu", ids)
+    shot, rest = slice(FIT, FIT + 20), slice(FIT + 20, None)
+    kernels = fit_fewshot("edgegpu", F[shot], y[shot], bases, family="kernels")
+    blend = fit_fewshot("edgegpu", F[shot], y[shot], bases, family="blend")
+    assert [m.family for m in kernels.members] == ["kernels"] and kernels.members[0].low.size == 0
+    rho_kernels, rho_blend = (spearmanr(p.predict(F[rest]), y[rest])[0] for p in (kernels, blend))
+    assert rho_kernels > 0.85 and rho_kernels > rho_blend + 0.05, (rho_kernels, rho_blend)
 
 
 def test_saved_predictors_load_to_the_same_numbers(cells, tmp_path):
