@@ -79,8 +79,8 @@ class FamilyFit:
     low: np.ndarray
     high: np.ndarray
 
-    def predict(self, bases: Sequence[LayerwisePredictor], X: np.ndarray) -> np.ndarray:
-        B = _regressors(bases, X, self.family)
+    def predict(self, columns: np.ndarray | None, X: np.ndarray) -> np.ndarray:
+        B = _regressors(columns, X, self.family)
         if self.low.size:
             B = np.clip(B, self.low, self.high)
         return _from_target(self.weights[0] + B @ self.weights[1:], _space(self.family))
@@ -100,7 +100,8 @@ class FewShotPredictor:
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         X = np.atleast_2d(X)
-        return np.exp(np.mean([np.log(m.predict(self.bases, X)) for m in self.members], axis=0))
+        columns = _base_columns(self.bases, X, [m.family for m in self.members])
+        return np.exp(np.mean([np.log(m.predict(columns, X)) for m in self.members], axis=0))
 
     def to_dict(self) -> dict:
         return {"bases": [b.device for b in self.bases], "members": [m.to_dict() for m in self.members]}
@@ -152,13 +153,20 @@ def _space(family: str) -> str:
     return "log" if family == "blend" else "linear"
 
 
-def _regressors(bases: Sequence[LayerwisePredictor], X: np.ndarray, family: str) -> np.ndarray:
-    """Regressors of a few-shot fit in the space of its target. "blend" and "work": each base's prediction and
-    the network's total work (and, in "work", its operators per kind), for devices unlike every base (compute- or
-    memory-bound ones, ones that run dead work); "kernels": the operators run, per kind."""
+def _base_columns(bases: Sequence[LayerwisePredictor], X: np.ndarray, families: Sequence[str]) -> np.ndarray | None:
+    """Each base's prediction and the network's total work, computed once for the families that use them (None
+    when only "kernels" is fitted, which needs neither)."""
+    if all(f == "kernels" for f in families):
+        return None
+    return np.stack([b.predict(X) for b in bases] + [X[:, idx].sum(1) for idx in _TOTALS], axis=1)
+
+
+def _regressors(columns: np.ndarray | None, X: np.ndarray, family: str) -> np.ndarray:
+    """Regressors of a few-shot fit in the space of its target. "blend" and "work": the `_base_columns` (and, in
+    "work", the operators per kind), for devices unlike every base (compute- or memory-bound ones, ones that run
+    dead work); "kernels": the operators run, per kind."""
     if family == "kernels":
         return np.stack([X[:, idx].sum(1) for idx in _KERNELS], axis=1)
-    columns = np.stack([b.predict(X) for b in bases] + [X[:, idx].sum(1) for idx in _TOTALS], axis=1)
     if family == "blend":
         return np.log(np.maximum(columns, _FLOOR_MS))
     return np.c_[columns, np.stack([X[:, idx].sum(1) for idx in _COUNTS], axis=1)]
@@ -260,7 +268,8 @@ def fit_fewshot(device: str, X: np.ndarray, y: np.ndarray, bases: Sequence[Layer
     families = FAMILIES if family is None else (family,)
     if any(f not in FAMILIES for f in families):
         raise ZsdistError(f"unknown few-shot family '{family}' (known: {', '.join(FAMILIES)})")
-    regressors = {f: _regressors(bases, X, f) for f in families}  # each base predicts once per family
+    columns = _base_columns(bases, X, families)  # each base predicts once per fit
+    regressors = {f: _regressors(columns, X, f) for f in families}
     errors = {(f, ridge): _loo(regressors[f], y, f, ridge, len(bases)) for f in families for ridge in _ridges(f)}
     best = min(errors, key=lambda c: errors[c].mean())
     bar = errors[best].mean() + errors[best].std(ddof=1) / np.sqrt(len(y))
