@@ -234,7 +234,6 @@ def space_features(space: str, arch_ids: Sequence[int], dataset: str, batch_size
     from zsdist.spaces import create_space
 
     spec = create_space(space)
-    shape = input_shape(dataset, batch_size)
     path = _cache_dir() / f"features-v{FEATURES_VERSION}-{space}-{dataset}-b{batch_size}.npy"
     table = np.full((spec.size, len(FEATURE_NAMES)), np.nan)
     if cache and path.is_file():
@@ -243,17 +242,23 @@ def space_features(space: str, arch_ids: Sequence[int], dataset: str, batch_size
             table = stored
     missing = [a for a in arch_ids if np.isnan(table[a, 0])]
     for arch_id in missing:
-        torch.manual_seed(0)
-        if space == "nb201":
-            table[arch_id] = nb201_features(arch_id, dataset, batch_size)
-        else:
-            table[arch_id] = network_features(spec.build(arch_id, dataset), shape)
+        table[arch_id] = arch_features(space, arch_id, dataset, batch_size)
     if cache and missing:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
         np.save(tmp, table)
         os.replace(tmp, path)
     return table[np.asarray(arch_ids, dtype=np.int64)]
+
+
+def arch_features(space: str, arch_id: int, dataset: str, batch_size: int = 1) -> np.ndarray:
+    """One architecture's feature vector, built at a fixed seed (NB201 cells through their fast path)."""
+    from zsdist.spaces import create_space
+
+    torch.manual_seed(0)
+    if space == "nb201":
+        return nb201_features(arch_id, dataset, batch_size)
+    return network_features(create_space(space).build(arch_id, dataset), input_shape(dataset, batch_size))
 
 
 def _cache_dir() -> Path:

@@ -5,7 +5,7 @@ moved times a non-negative per-device cost, fitted for relative error, so it ext
 layer costs add up) times a learned correction exp(MLP(log features), inputs clipped to the fit's range) for what
 does not add up (fusion, dead-code elimination, parallel branches, operators that read shared tensors).
 `FewShotPredictor`: a new device from ≤ 20 measured networks, as the log-space average of the regressions of
-FAMILIES that leave-one-out cannot tell from the best: per-operator costs of the operators it runs ("kernels"), or
+FAMILIES that leave-one-out cannot tell from the best: non-negative costs of the operators it runs ("kernels"), or
 ridge regressions on fitted predictors of other devices and the network's total work (in log space, "blend", or
 linear, "work").
 """
@@ -24,7 +24,7 @@ from zsdist.errors import ZsdistError
 from hw_models.features import FEATURE_NAMES, FEATURES_VERSION, KINDS, QUANTITIES, STATES
 
 FORMAT = "zsdist-latency-predictor"
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4  # 4: the "work" family's operator counts are those of "kernels" and all, per kind
 PARAMS_DIR = Path(__file__).resolve().parent / "params"
 
 
@@ -133,9 +133,8 @@ def _summed(kinds: Sequence[str], states: Sequence[str], quantity: str) -> list[
 
 
 # Total work (count, MFLOPs, MB), live only and in every state: devices that prune dead work and ones that run it
-# all. In "work" also the operators per kind: a device whose latency is a sum of per-operator costs.
+# all.
 _TOTALS = [_summed(KINDS, states, q) for states in (("live",), STATES) for q in QUANTITIES]
-_COUNTS = [_summed((k,), states, "count") for states in (("live",), STATES) for k in KINDS]
 # "kernels": the operators a graph compiler runs (live and idle: it drops work that reaches the output only through
 # a multiplication by zero, not work on zeros), one regressor per kind with convolutions of every kernel size as
 # one, and the joins of branches. Elementwise operators are left out: besides joins they are the ×0 of pruned
@@ -145,6 +144,9 @@ _RUN = ("live", "idle")
 _KERNELS = ([_summed(("conv1x1", "convkxk", "dwconv"), _RUN, "count")]
             + [_summed((k,), _RUN, "count") for k in ("matmul", "norm", "act", "pool", "softmax")]
             + [[FEATURE_NAMES.index("join.count")]])
+# In "work" also the operators per kind, those run (as in "kernels") and all of them: a device whose latency is a
+# sum of per-operator costs, whether or not it skips dead work.
+_COUNTS = _KERNELS + [_summed((k,), STATES, "count") for k in KINDS]
 FAMILIES = ("kernels", "blend", "work")
 
 
@@ -180,14 +182,16 @@ def _from_target(t: np.ndarray, space: str) -> np.ndarray:
     return np.exp(t) if space == "log" else np.maximum(t, _FLOOR_MS)
 
 
-def fit_additive(X: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Intercept + per-feature costs minimising the relative squared error (the ±10 % metric is relative). All
-    are kept non-negative (least squares under that bound), as time is: NB201 cells vary their features
-    together, and unbounded costs trade a negative one against a positive one, which networks of other spaces,
-    whose features vary apart, turn into negative latency."""
+def fit_additive(X: np.ndarray, y: np.ndarray, relative: bool = True) -> np.ndarray:
+    """Intercept + per-feature costs minimising the relative squared error (the ±10 % metric is relative), or the
+    absolute one. All are kept non-negative (least squares under that bound), as time is: NB201 cells vary their
+    features together, and unbounded costs trade a negative one against a positive one, which networks of other
+    spaces, whose features vary apart, turn into negative latency."""
     scale = np.r_[1.0, _scale(X)]
-    A = np.c_[np.ones(len(X)), X] / scale / y[:, None]
-    return nnls(A, np.ones(len(X)), maxiter=50 * A.shape[1])[0] / scale
+    A = np.c_[np.ones(len(X)), X] / scale
+    if relative:
+        return nnls(A / y[:, None], np.ones(len(X)), maxiter=50 * A.shape[1])[0] / scale
+    return nnls(A, y, maxiter=50 * A.shape[1])[0] / scale
 
 
 # Candidate corrections (hidden units, weight decay): stiffer for noisy tables (phones), none at all (the additive
@@ -276,7 +280,7 @@ def fit_fewshot(device: str, X: np.ndarray, y: np.ndarray, bases: Sequence[Layer
     chosen = [min((c for c in errors if c[0] == f), key=lambda c: errors[c].mean()) for f in families]
     chosen = [c for c in chosen if errors[c].mean() <= bar]
     members = tuple(_family_fit(regressors[f], y, f, ridge, len(bases)) for f, ridge in chosen)
-    record = {"n": len(y), "members": [{"family": f, "ridge": ridge, "loo_rmse_log": float(np.sqrt(
+    record = {"n": len(y), "members": [{"family": f, "ridge": ridge, "loo_rmse_log_capped": float(np.sqrt(
         errors[f, ridge].mean()))} for f, ridge in chosen], **(fit or {})}
     return FewShotPredictor(device, tuple(bases), members, record)
 
@@ -292,32 +296,42 @@ RIDGES = (1e-3, 1e-2, 1e-1, 1.0, 10.0)
 
 
 def _ridges(family: str) -> tuple[float, ...]:
-    """Ridge strengths tried per family. The kernels family has no prior to shrink toward: least squares, with a
-    trace of ridge for collinear kinds (in NB201 every convolution comes with one norm and one activation)."""
-    return (1e-6,) if family == "kernels" else RIDGES
+    """Ridge strengths tried per family; none in "kernels", whose costs are bounded below by zero instead."""
+    return (0.0,) if family == "kernels" else RIDGES
+
+
+# A held-out network missed by more than 25 % counts as missed by 25 %: one network unlike the other 19 (one that
+# does almost no work) must not decide which family ranks the rest.
+LOO_CAP = np.log(1.25) ** 2
 
 
 def _loo(B: np.ndarray, y: np.ndarray, family: str, ridge: float, n_bases: int) -> np.ndarray:
-    """Squared leave-one-out errors of the log latency (comparable across families)."""
+    """Squared leave-one-out errors of the log latency (comparable across families), capped at LOO_CAP."""
     space = _space(family)
     t = _to_target(y, space)
     held_out = [_ridge(np.delete(B, i, 0), np.delete(t, i), ridge, family, n_bases) @ np.r_[1.0, B[i]]
                 for i in range(len(y))]
-    return (np.log(_from_target(np.array(held_out), space)) - np.log(y)) ** 2
+    return np.minimum((np.log(_from_target(np.array(held_out), space)) - np.log(y)) ** 2, LOO_CAP)
 
 
 def _ridge(B: np.ndarray, t: np.ndarray, ridge: float, family: str, n_bases: int) -> np.ndarray:
-    """Intercept + weights; the penalty, scaled by each regressor's spread, pulls the weights toward an even
-    blend of the bases' predictions (rescaled to the target's mean in "work") and no weight on the work, or
-    toward zero in "kernels"."""
+    """Intercept + weights. "kernels": non-negative costs (`fit_additive`, absolute error). Otherwise the penalty,
+    scaled by each regressor's spread, pulls the weights toward an even blend of the bases' predictions
+    (rescaled to the target's mean in "work") and no weight on the work. A regressor constant over the fit
+    networks keeps its prior (no cost in "kernels"): they say nothing about it."""
     mean = B.mean(0)
+    varied = B.var(0) > 1e-12 * (1.0 + mean ** 2)
+    if family == "kernels":
+        costs = fit_additive(B[:, varied], t, relative=False)
+        w = np.zeros(B.shape[1])
+        w[varied] = costs[1:]
+        return np.r_[costs[0], w]
     prior = np.zeros(B.shape[1])
     if family == "blend" and n_bases:
         prior[:n_bases] = 1.0 / n_bases
     elif family == "work" and n_bases:
         prior[:n_bases] = t.mean() / (n_bases * mean[:n_bases])
     Bc, tc = B - mean, t - t.mean()
-    varied = Bc.var(0) > 1e-12 * (1.0 + mean ** 2)  # a regressor constant over the fit cells keeps its prior
     V = Bc[:, varied]
     w = prior.copy()
     w[varied] += np.linalg.solve(V.T @ V + ridge * len(t) * np.diag(V.var(0)), V.T @ (tc - Bc @ prior))

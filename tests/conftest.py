@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,17 @@ def local_ray():
              runtime_env={"env_vars": {"ZSDIST_DATA": os.environ["ZSDIST_DATA"]}})
     yield ray
     ray.shutdown()
+
+
+def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
+    """`zsdist *args` in this process: exit status, stdout, stderr."""
+    from zsdist.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["zsdist", *args])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    out, err = capsys.readouterr()
+    return exit_info.value.code, out, err
 
 
 def write_workflow(folder: Path, body: str, name: str = "wf.toml") -> Path:

@@ -8,17 +8,7 @@ import sys
 
 import pytest
 
-from zsdist.cli import main
-
-from conftest import SMALL_WORKFLOW, write_workflow
-
-
-def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["zsdist", *args])
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-    out, err = capsys.readouterr()
-    return exit_info.value.code, out, err
+from conftest import SMALL_WORKFLOW, run_cli, write_workflow
 
 
 def _bad_workflow(tmp_path, old: str, new: str) -> str:

@@ -115,6 +115,30 @@ def ingest(
 
 
 @app.command()
+def fewshot(
+    name: str = typer.Argument(..., help="Name of the new device, as workflows will write it in `latency`."),
+    run: str = typer.Option(..., help="Run whose latency rows to fit on (e.g. a run that measured 20 networks)."),
+    device: str = typer.Option("cpu", help="Device of those rows (cpu, cuda, or any device the run names)."),
+    results: str = typer.Option("results", help="Results folder or URI."),
+    family: Optional[str] = typer.Option(None, help="Fit only this family (kernels, blend, work); default: the "
+                                                    "families leave-one-out cannot tell from the best."),
+    out: Optional[str] = typer.Option(None, help="Folder for <name>.json (default: hw_models/params, where "
+                                                 "workflows find devices)."),
+) -> None:
+    """Fit a new latency device from a few measured networks (at most ~20 are needed) and save its predictor."""
+    from pathlib import Path
+
+    from hw_models.adapt import adapt
+    from hw_models.predict import PARAMS_DIR
+
+    done = adapt(name, results, run, device, family, Path(out) if out else PARAMS_DIR)
+    members = ", ".join(f"{m['family']} (leave-one-out log RMSE {m['loo_rmse_log_capped']:.3f})"
+                        for m in done.predictor.fit["members"])
+    typer.echo(f"device {name}: fitted on {done.networks} networks of run {run} ({device}) with {members} → "
+               f"{done.path}\nname it in a workflow: latency = [\"{name}\"]")
+
+
+@app.command()
 def spaces() -> None:
     """List the search spaces."""
     from zsdist.spaces import create_space, list_spaces
