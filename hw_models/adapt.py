@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 
 from zsdist.errors import ZsdistError
+from hw_models import DEVICES
 from hw_models.features import arch_features
 from hw_models.predict import PARAMS_DIR, FewShotPredictor, LayerwisePredictor, fit_fewshot, load, save, \
     saved_devices
-from hw_models import DEVICES
 
 BATCH = 1  # predictors read batch-1 features, as the tables they were fitted on
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
