@@ -132,6 +132,11 @@ def _summed(kinds: Sequence[str], states: Sequence[str], quantity: str) -> list[
     return [FEATURE_NAMES.index(f"{k}.{s}.{quantity}") for k in kinds for s in states]
 
 
+def _sums(X: np.ndarray, groups: Sequence[list[int]]) -> np.ndarray:
+    """One column per group of feature indices (from `_summed`): the group's features summed."""
+    return np.stack([X[:, idx].sum(1) for idx in groups], axis=1)
+
+
 # Total work (count, MFLOPs, MB), live only and in every state: devices that prune dead work and ones that run it
 # all.
 _TOTALS = [_summed(KINDS, states, q) for states in (("live",), STATES) for q in QUANTITIES]
@@ -160,7 +165,7 @@ def _base_columns(bases: Sequence[LayerwisePredictor], X: np.ndarray, families: 
     when only "kernels" is fitted, which needs neither)."""
     if all(f == "kernels" for f in families):
         return None
-    return np.stack([b.predict(X) for b in bases] + [X[:, idx].sum(1) for idx in _TOTALS], axis=1)
+    return np.hstack([b.predict(X)[:, None] for b in bases] + [_sums(X, _TOTALS)])
 
 
 def _regressors(columns: np.ndarray | None, X: np.ndarray, family: str) -> np.ndarray:
@@ -168,10 +173,10 @@ def _regressors(columns: np.ndarray | None, X: np.ndarray, family: str) -> np.nd
     "work", the operators per kind), for devices unlike every base (compute- or memory-bound ones, ones that run
     dead work); "kernels": the operators run, per kind."""
     if family == "kernels":
-        return np.stack([X[:, idx].sum(1) for idx in _KERNELS], axis=1)
+        return _sums(X, _KERNELS)
     if family == "blend":
         return np.log(np.maximum(columns, _FLOOR_MS))
-    return np.c_[columns, np.stack([X[:, idx].sum(1) for idx in _COUNTS], axis=1)]
+    return np.c_[columns, _sums(X, _COUNTS)]
 
 
 def _to_target(y: np.ndarray, space: str) -> np.ndarray:
