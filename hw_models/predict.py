@@ -5,9 +5,9 @@ moved times a non-negative per-device cost, fitted for relative error, so it ext
 layer costs add up) times a learned correction exp(MLP(log features), inputs clipped to the fit's range) for what
 does not add up (fusion, dead-code elimination, parallel branches, operators that read shared tensors).
 `FewShotPredictor`: a new device from ≤ 20 measured networks, as the log-space average of the regressions of
-FAMILIES that leave-one-out cannot tell from the best: non-negative costs of the operators it runs ("kernels"), or
-ridge regressions on fitted predictors of other devices and the network's total work (in log space, "blend", or
-linear, "work").
+FAMILIES that nested leave-one-out cannot tell from the best: non-negative costs of the operators it runs
+("kernels"), or a ridge regression on fitted predictors of other devices, the network's total work and its
+operators per kind ("work").
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from zsdist.errors import ZsdistError
 from hw_models.features import FEATURE_NAMES, FEATURES_VERSION, KINDS, QUANTITIES, STATES
 
 FORMAT = "zsdist-latency-predictor"
-FORMAT_VERSION = 4  # 4: the "work" family's operator counts are those of "kernels" and all, per kind
+FORMAT_VERSION = 5  # 5: no "blend" family (a log-space blend of the bases)
 PARAMS_DIR = Path(__file__).resolve().parent / "params"
 
 
@@ -83,7 +83,7 @@ class FamilyFit:
         B = _regressors(columns, X, self.family)
         if self.low.size:
             B = np.clip(B, self.low, self.high)
-        return _from_target(self.weights[0] + B @ self.weights[1:], _space(self.family))
+        return np.maximum(self.weights[0] + B @ self.weights[1:], _FLOOR_MS)
 
     def to_dict(self) -> dict:
         return {"family": self.family, "weights": self.weights.tolist(), "low": self.low.tolist(),
@@ -152,12 +152,7 @@ _KERNELS = ([_summed(("conv1x1", "convkxk", "dwconv"), _RUN, "count")]
 # In "work" also the operators per kind, those run (as in "kernels") and all of them: a device whose latency is a
 # sum of per-operator costs, whether or not it skips dead work.
 _COUNTS = _KERNELS + [_summed((k,), STATES, "count") for k in KINDS]
-FAMILIES = ("kernels", "blend", "work")
-
-
-def _space(family: str) -> str:
-    """The target's space: a blend of the bases' predictions scales multiplicatively, costs add up."""
-    return "log" if family == "blend" else "linear"
+FAMILIES = ("kernels", "work")
 
 
 def _base_columns(bases: Sequence[LayerwisePredictor], X: np.ndarray, families: Sequence[str]) -> np.ndarray | None:
@@ -169,22 +164,12 @@ def _base_columns(bases: Sequence[LayerwisePredictor], X: np.ndarray, families: 
 
 
 def _regressors(columns: np.ndarray | None, X: np.ndarray, family: str) -> np.ndarray:
-    """Regressors of a few-shot fit in the space of its target. "blend" and "work": the `_base_columns` (and, in
-    "work", the operators per kind), for devices unlike every base (compute- or memory-bound ones, ones that run
-    dead work); "kernels": the operators run, per kind."""
+    """Regressors of a few-shot fit. "work": the `_base_columns` and the operators per kind, for devices like
+    some base or unlike every one (compute- or memory-bound ones, ones that run dead work); "kernels": the
+    operators run, per kind."""
     if family == "kernels":
         return _sums(X, _KERNELS)
-    if family == "blend":
-        return np.log(np.maximum(columns, _FLOOR_MS))
     return np.c_[columns, _sums(X, _COUNTS)]
-
-
-def _to_target(y: np.ndarray, space: str) -> np.ndarray:
-    return np.log(y) if space == "log" else y
-
-
-def _from_target(t: np.ndarray, space: str) -> np.ndarray:
-    return np.exp(t) if space == "log" else np.maximum(t, _FLOOR_MS)
 
 
 def fit_additive(X: np.ndarray, y: np.ndarray, relative: bool = True) -> np.ndarray:
@@ -269,8 +254,9 @@ def _fit(X: np.ndarray, y: np.ndarray, seed: int, epochs: int, hidden: int, weig
 def fit_fewshot(device: str, X: np.ndarray, y: np.ndarray, bases: Sequence[LayerwisePredictor],
                 fit: dict | None = None, family: str | None = None) -> FewShotPredictor:
     """Each of FAMILIES (or only the `family` named, for a device whose kind is known) with its ridge strength
-    chosen by leave-one-out error of the log latency; the families within one standard error of the best are
-    averaged: 20 networks barely tell apart models of similar error, and their average is steadier than either."""
+    chosen by leave-one-out error of the log latency; the families whose nested leave-one-out error (`_loo`) is
+    within one standard error of the best are averaged: 20 networks barely tell apart models of similar error, and
+    their average is steadier than either."""
     X, y = _check(X, y)
     if len(y) < 3:
         raise ZsdistError(f"few-shot fit of '{device}' needs at least 3 measured networks, got {len(y)}")
@@ -279,19 +265,18 @@ def fit_fewshot(device: str, X: np.ndarray, y: np.ndarray, bases: Sequence[Layer
         raise ZsdistError(f"unknown few-shot family '{family}' (known: {', '.join(FAMILIES)})")
     columns = _base_columns(bases, X, families)  # each base predicts once per fit
     regressors = {f: _regressors(columns, X, f) for f in families}
-    errors = {(f, ridge): _loo(regressors[f], y, f, ridge, len(bases)) for f in families for ridge in _ridges(f)}
-    best = min(errors, key=lambda c: errors[c].mean())
+    errors = {f: _loo(regressors[f], y, f, len(bases)) for f in families}
+    best = min(errors, key=lambda f: errors[f].mean())
     bar = errors[best].mean() + errors[best].std(ddof=1) / np.sqrt(len(y))
-    chosen = [min((c for c in errors if c[0] == f), key=lambda c: errors[c].mean()) for f in families]
-    chosen = [c for c in chosen if errors[c].mean() <= bar]
-    members = tuple(_family_fit(regressors[f], y, f, ridge, len(bases)) for f, ridge in chosen)
+    chosen = {f: _best_ridge(regressors[f], y, f, len(bases)) for f in families if errors[f].mean() <= bar}
+    members = tuple(_family_fit(regressors[f], y, f, ridge, len(bases)) for f, ridge in chosen.items())
     record = {"n": len(y), "members": [{"family": f, "ridge": ridge, "loo_rmse_log_capped": float(np.sqrt(
-        errors[f, ridge].mean()))} for f, ridge in chosen], **(fit or {})}
+        errors[f].mean()))} for f, ridge in chosen.items()], **(fit or {})}
     return FewShotPredictor(device, tuple(bases), members, record)
 
 
 def _family_fit(B: np.ndarray, y: np.ndarray, family: str, ridge: float, n_bases: int) -> FamilyFit:
-    weights = _ridge(B, _to_target(y, _space(family)), ridge, family, n_bases)
+    weights = _ridge(B, y, ridge, family, n_bases)
     if family == "kernels":
         return FamilyFit(family, weights, np.zeros(0), np.zeros(0))
     return FamilyFit(family, weights, B.min(0), B.max(0))
@@ -310,20 +295,32 @@ def _ridges(family: str) -> tuple[float, ...]:
 LOO_CAP = np.log(1.25) ** 2
 
 
-def _loo(B: np.ndarray, y: np.ndarray, family: str, ridge: float, n_bases: int) -> np.ndarray:
-    """Squared leave-one-out errors of the log latency (comparable across families), capped at LOO_CAP."""
-    space = _space(family)
-    t = _to_target(y, space)
-    held_out = [_ridge(np.delete(B, i, 0), np.delete(t, i), ridge, family, n_bases) @ np.r_[1.0, B[i]]
-                for i in range(len(y))]
-    return np.minimum((np.log(_from_target(np.array(held_out), space)) - np.log(y)) ** 2, LOO_CAP)
+def _loo(B: np.ndarray, y: np.ndarray, family: str, n_bases: int, ridge: float | None = None) -> np.ndarray:
+    """Squared leave-one-out errors of the log latency (comparable across families), capped at LOO_CAP. Without a
+    `ridge`, each fit on the others chooses its own by a leave-one-out on those others only (nested): a ridge
+    chosen on all 20 networks and scored on them flatters "work", which has five to choose from, over "kernels"
+    (on edgegpu it then looked as good as the per-operator costs, which rank the other cells better)."""
+    held_out = []
+    for i in range(len(y)):
+        rest_B, rest_y = np.delete(B, i, 0), np.delete(y, i)
+        chosen = _best_ridge(rest_B, rest_y, family, n_bases) if ridge is None else ridge
+        held_out.append(_ridge(rest_B, rest_y, chosen, family, n_bases) @ np.r_[1.0, B[i]])
+    return np.minimum((np.log(np.maximum(held_out, _FLOOR_MS)) - np.log(y)) ** 2, LOO_CAP)
+
+
+def _best_ridge(B: np.ndarray, y: np.ndarray, family: str, n_bases: int) -> float:
+    """The family's ridge strength of least leave-one-out error."""
+    ridges = _ridges(family)
+    if len(ridges) == 1:
+        return ridges[0]
+    return min(ridges, key=lambda ridge: _loo(B, y, family, n_bases, ridge).mean())
 
 
 def _ridge(B: np.ndarray, t: np.ndarray, ridge: float, family: str, n_bases: int) -> np.ndarray:
-    """Intercept + weights. "kernels": non-negative costs (`fit_additive`, absolute error). Otherwise the penalty,
-    scaled by each regressor's spread, pulls the weights toward an even blend of the bases' predictions
-    (rescaled to the target's mean in "work") and no weight on the work. A regressor constant over the fit
-    networks keeps its prior (no cost in "kernels"): they say nothing about it."""
+    """Intercept + weights. "kernels": non-negative costs (`fit_additive`, absolute error). "work": the penalty,
+    scaled by each regressor's spread, pulls the weights toward an even blend of the bases' predictions,
+    rescaled to the target's mean, and no weight on the work. A regressor constant over the fit networks keeps
+    its prior (no cost in "kernels"): they say nothing about it."""
     mean = B.mean(0)
     varied = B.var(0) > 1e-12 * (1.0 + mean ** 2)
     if family == "kernels":
@@ -332,9 +329,7 @@ def _ridge(B: np.ndarray, t: np.ndarray, ridge: float, family: str, n_bases: int
         w[varied] = costs[1:]
         return np.r_[costs[0], w]
     prior = np.zeros(B.shape[1])
-    if family == "blend" and n_bases:
-        prior[:n_bases] = 1.0 / n_bases
-    elif family == "work" and n_bases:
+    if n_bases:
         prior[:n_bases] = t.mean() / (n_bases * mean[:n_bases])
     Bc, tc = B - mean, t - t.mean()
     V = Bc[:, varied]

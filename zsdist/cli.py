@@ -120,7 +120,7 @@ def fewshot(
     run: str = typer.Option(..., help="Run whose latency rows to fit on (e.g. a run that measured 20 networks)."),
     device: str = typer.Option("cpu", help="Device of those rows (cpu, cuda, or any device the run names)."),
     results: str = typer.Option("results", help="Results folder or URI."),
-    family: Optional[str] = typer.Option(None, help="Fit only this family (kernels, blend, work); default: the "
+    family: Optional[str] = typer.Option(None, help="Fit only this family (kernels, work); default: the "
                                                     "families leave-one-out cannot tell from the best."),
     out: Optional[str] = typer.Option(None, help="Folder for <name>.json (default: hw_models/params, where "
                                                  "workflows find devices)."),

@@ -4,8 +4,8 @@
    linear model on one-hot op-per-edge counts (the baseline the issue names). Spearman, RMSE, share within ±10 %,
    and the table's noise ceiling: how well its CIFAR-100 table (the same cells, only the classifier differs)
    agrees with it. Predictions are compared at the table's 5 decimals.
-2. Few-shot: each device in turn is new; 20 of its cells fit per-operator costs and blends of the other five
-   devices' predictors and the networks' work, 500 other cells test it, over 10 random draws.
+2. Few-shot: each device in turn is new; 20 of its cells fit per-operator costs and a regression on the other
+   five devices' predictors and the networks' work, 500 other cells test it, over 10 random draws.
 3. Cross-space transfer on this machine's CPU (measured, 1 thread, interleaved rounds): fit on measured NB201
    cells, predict measured small ResNets (another family, built here) that no fit has seen.
 `--quick` uses 1,000 fit / 2,000 test cells and fewer CPU networks. Operator features of NB201 cells are cached
@@ -107,9 +107,10 @@ def fewshot_section(fitted: dict) -> list[str]:
     test_ids, F_test = fitted["test_ids"], fitted["F_test"]
     rng = np.random.default_rng(SEED + 2)
     lines = [f"Few-shot: {FEWSHOT_CELLS} cells of the new device (not in any fit) fit per-operator costs "
-             f"('kernels') and blends of the other devices' predictors and the networks' work ('blend', 'work'), "
-             f"averaging those within one standard error of the best by leave-one-out; tested on {FEWSHOT_TEST} "
-             f"other cells; Spearman over {FEWSHOT_DRAWS} draws (mean, min), and with only 'kernels' named"]
+             f"('kernels') and a regression on the other devices' predictors and the networks' work ('work'), "
+             f"averaging those within one standard error of the best by nested leave-one-out; tested on "
+             f"{FEWSHOT_TEST} other cells; Spearman over {FEWSHOT_DRAWS} draws (mean, min), and with only "
+             f"'kernels' named"]
     for device in HWNB_DEVICES:
         y = hwnb_tables(DATASET)[device].latency_ms[test_ids]
         bases = [p for d, p in fitted["predictors"].items() if d != device]
