@@ -44,22 +44,28 @@ def test_small_fit_beats_the_one_hot_baseline(cells, device):
     assert ours[0] > base[0] and ours[2] > base[2], (ours, base)
 
 
-def test_few_shot_from_20_cells_ranks_the_rest(cells):
+SHOT, REST = slice(FIT, FIT + 20), slice(FIT + 20, None)  # few-shot: 20 cells past the bases' fit ones, the rest
+
+
+def _bases(cells, devices: tuple[str, ...]) -> list:
+    """Layerwise predictors of `devices` fitted on the first FIT cells (the bases a few-shot fit adapts)."""
     ids, F = cells
+    return [fit_layerwise(d, F[:FIT], _table(d, ids[:FIT]), epochs=300, correction=CORRECTION) for d in devices]
+
+
+def test_few_shot_from_20_cells_ranks_the_rest(cells):
     """pixel3 as a new device: 20 of its cells, not in any fit, adapt predictors of raspi4 and edgegpu."""
-    bases = [fit_layerwise(d, F[:FIT], _table(d, ids[:FIT]), epochs=300, correction=CORRECTION)
-             for d in ("raspi4", "edgegpu")]
-    y = _table("pixel3", ids)
-    shot, rest = slice(FIT, FIT + 20), slice(FIT + 20, None)
-    predictor = fit_fewshot("pixel3", F[shot], y[shot], bases)
+    ids, F = cells
+    bases, y = _bases(cells, ("raspi4", "edgegpu")), _table("pixel3", ids)
+    predictor = fit_fewshot("pixel3", F[SHOT], y[SHOT], bases)
     assert predictor.fit["n"] == 20 and {m.family for m in predictor.members} <= set(FAMILIES)
-    adapted, unadapted = predictor.predict(F[rest]), bases[0].predict(F[rest])
-    assert spearmanr(adapted, y[rest])[0] > 0.75  # bases fitted on 120 cells only; the bench uses 3,000
-    assert metrics(adapted, y[rest])[1] < metrics(unadapted, y[rest])[1] / 2  # RMSE: the new device's scale
+    adapted, unadapted = predictor.predict(F[REST]), bases[0].predict(F[REST])
+    assert spearmanr(adapted, y[REST])[0] > 0.75  # bases fitted on 120 cells only; the bench uses 3,000
+    assert metrics(adapted, y[REST])[1] < metrics(unadapted, y[REST])[1] / 2  # RMSE: the new device's scale
     with pytest.raises(ZsdistError, match="at least 3"):
         fit_fewshot("pixel3", F[:2], y[:2], bases)
     with pytest.raises(ZsdistError, match="unknown few-shot family 'gpu'"):
-        fit_fewshot("pixel3", F[shot], y[shot], bases, family="gpu")
+        fit_fewshot("pixel3", F[SHOT], y[SHOT], bases, family="gpu")
 
 
 def test_kernels_family_fits_a_launch_bound_gpu(cells):
@@ -67,17 +73,14 @@ def test_kernels_family_fits_a_launch_bound_gpu(cells):
     automatic fit keeps the per-operator costs, which rank the rest and extrapolate unclipped. "work" is scored by
     nested leave-one-out, above its error at the ridge that suits all 20 best (what made it look as good)."""
     ids, F = cells
-    bases = [fit_layerwise(d, F[:FIT], _table(d, ids[:FIT]), epochs=300, correction=CORRECTION)
-             for d in ("raspi4", "pixel3")]
-    y = _table("edgegpu", ids)
-    shot, rest = slice(FIT, FIT + 20), slice(FIT + 20, None)
-    auto = fit_fewshot("edgegpu", F[shot], y[shot], bases)
-    kernels = fit_fewshot("edgegpu", F[shot], y[shot], bases, family="kernels")
+    bases, y = _bases(cells, ("raspi4", "pixel3")), _table("edgegpu", ids)
+    auto = fit_fewshot("edgegpu", F[SHOT], y[SHOT], bases)
+    kernels = fit_fewshot("edgegpu", F[SHOT], y[SHOT], bases, family="kernels")
     assert "kernels" in [m.family for m in auto.members] and kernels.members[0].low.size == 0
-    assert spearmanr(auto.predict(F[rest]), y[rest])[0] > 0.85
-    work = _regressors(_base_columns(bases, F[shot], ["work"]), F[shot], "work")
-    nested = _loo(work, y[shot], "work", len(bases)).mean()
-    assert nested > min(_loo(work, y[shot], "work", len(bases), r).mean() for r in RIDGES)
+    assert spearmanr(auto.predict(F[REST]), y[REST])[0] > 0.85
+    work = _regressors(_base_columns(bases, F[SHOT], ["work"]), F[SHOT], "work")
+    nested = _loo(work, y[SHOT], "work", len(bases)).mean()
+    assert nested > min(_loo(work, y[SHOT], "work", len(bases), r).mean() for r in RIDGES)
 
 
 def test_saved_predictors_load_to_the_same_numbers(cells, tmp_path):
