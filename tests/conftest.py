@@ -15,13 +15,13 @@ NB201_EXAMPLE = "|avg_pool_3x3~0|+|skip_connect~0|none~1|+|nor_conv_1x1~0|avg_po
 
 @pytest.fixture(scope="module")
 def local_ray():
-    """A local Ray (2 CPUs) per test module, so modules that start their own clusters can run in any order."""
+    """A private local Ray (2 CPUs) per test module, never one that something else on the machine started."""
     import ray
 
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING",
-             runtime_env={"env_vars": {"ZSDIST_DATA": os.environ["ZSDIST_DATA"]}})
-    yield ray
-    ray.shutdown()
+    from zsdist.raysession import ray_session
+
+    with ray_session(num_cpus=2, announce=False):
+        yield ray
 
 
 def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:

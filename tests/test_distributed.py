@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -20,7 +21,15 @@ from zsdist.errors import ZsdistError
 
 from conftest import REPO, write_workflow
 
-DASHBOARD_PORT = 8279
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+DASHBOARD_PORT = _free_port()  # not a fixed port: another Ray on the machine may hold any of them
 WORKFLOW = """
 [run]
 name = "{name}"
@@ -42,7 +51,8 @@ def cluster():
     if ray.is_initialized():
         ray.shutdown()
     c = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": True,
-                                                       "dashboard_port": DASHBOARD_PORT})
+                                                       "dashboard_port": DASHBOARD_PORT,
+                                                       "dashboard_agent_listen_port": _free_port()})
     workers = [c.add_node(num_cpus=1) for _ in range(2)]
     c.wait_for_nodes()
     yield c, workers

@@ -1,12 +1,13 @@
 """The `zsdist` command line (Typer). User errors print one line and exit 2."""
 from __future__ import annotations
 
+import signal
 import sys
 from typing import Optional
 
 import typer
 
-from zsdist.errors import ZsdistError
+from zsdist.errors import RunIncomplete, ZsdistError
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True,
                   help="Zero-shot NAS proxies at scale: launch runs on Ray, query results with DuckDB SQL.")
@@ -195,9 +196,32 @@ def bench(
     typer.echo(BENCHES.get(name)(quick))
 
 
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM (Ctrl-C, cron's timeout, kill): unwinds like an exception so that leases are released and
+    a private Ray is stopped; a BaseException so that no per-architecture `except Exception` can record it."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _interrupt(signum: int, _frame: object) -> None:
+    raise Interrupted(signum)
+
+
 def main() -> None:
+    """Exit status for scripts and cron: 0 done, 1 a run left shards to recompute (or `compare` found drift),
+    2 a user mistake (nothing was run), 128 + N stopped by signal N (finished shards are kept)."""
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _interrupt)
     try:
         app()
+    except RunIncomplete as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(1)
     except ZsdistError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(2)
+    except Interrupted as stop:
+        typer.echo(f"stopped by {stop}: finished shards are kept; run the same command again to resume", err=True)
+        sys.exit(128 + stop.signum)

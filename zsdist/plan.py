@@ -15,6 +15,13 @@ class Shard:
     arch_ids: tuple[int, ...]
     seed: int
     table: str = "scores"  # scores (proxies) or latency (hardware cost, timed apart from proxy work)
+    job_index: int = 0  # position of the job in the workflow, for messages (`jobs[0]`)
+
+    @property
+    def rows(self) -> int:
+        """The rows a finished shard file holds: one per arch × dataset × proxy (or latency device)."""
+        per_arch = self.job.proxies if self.table == "scores" else self.job.latency
+        return len(self.arch_ids) * len(self.job.datasets) * len(per_arch)
 
 
 def plan(workflow: Workflow) -> Iterator[Shard]:
@@ -24,4 +31,4 @@ def plan(workflow: Workflow) -> Iterator[Shard]:
         for s, start in enumerate(range(0, len(ids), job.shard_size)):
             for table in tables:
                 yield Shard(workflow.run_id, f"j{j:02d}-s{s:05d}", job, tuple(ids[start:start + job.shard_size]),
-                            workflow.seed, table)
+                            workflow.seed, table, j)

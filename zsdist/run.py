@@ -1,19 +1,25 @@
 """Run a workflow on Ray: one task per shard, a bounded number in flight, finished shards skipped on rerun."""
 from __future__ import annotations
 
+import collections
 import json
 import os
 import platform
 import socket
-from dataclasses import dataclass
+import sys
+import time
+import warnings
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 import ray
 
-from zsdist.errors import ZsdistError
+from zsdist.errors import RunIncomplete
+from zsdist.lease import TTL_S, Leases
 from zsdist.plan import Shard, plan
+from zsdist.preflight import RESOURCE_WAIT_S, check_inputs, check_resources
 from zsdist.progress import Progress
-from zsdist.settings import DATA_ENV
+from zsdist.raysession import ray_session
 from zsdist.shard import compute_latency_shard, compute_shard
 from zsdist.store import Store
 from zsdist.version import code_version
@@ -25,21 +31,32 @@ class LaunchSummary:
     run_id: str
     output: str
     shards_total: int
-    shards_skipped: int
+    shards_skipped: int  # finished before this launch, or by another launch while this one waited
     shards_done: int
     archs_done: int
     failed_rows: int
     nodes: tuple[str, ...] = ()  # Ray node ids that computed shards
 
 
-def _run_shard(shard: Shard, output: str, version: str) -> tuple[int, int, str]:
+@dataclass(frozen=True)
+class ShardDone:
+    archs: int
+    failed_rows: int
+    node: str
+    warnings: tuple[str, ...]  # distinct warnings the shard raised, printed once per launch by the driver
+
+
+def _run_shard(shard: Shard, output: str, version: str) -> ShardDone:
     """Compute and write one shard; a retry after a crash rewrites the same file, so no row is written twice."""
     import torch
 
     torch.set_num_threads(max(1, int(shard.job.num_cpus)))
-    rows = compute_shard(shard, version) if shard.table == "scores" else compute_latency_shard(shard)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rows = compute_shard(shard, version) if shard.table == "scores" else compute_latency_shard(shard)
     Store(output).write(shard.table, rows, shard.key, run_id=shard.run_id, space=shard.job.space)
-    return len(shard.arch_ids), sum(r["status"] != "ok" for r in rows), ray.get_runtime_context().get_node_id()
+    return ShardDone(len(shard.arch_ids), sum(r["status"] != "ok" for r in rows),
+                     ray.get_runtime_context().get_node_id(), tuple(sorted({str(w.message) for w in caught})))
 
 
 # Ray retries a shard whose worker process or node died; application errors are rows, not task failures.
@@ -65,7 +82,7 @@ def _record_run(store: Store, workflow: Workflow, finished: bool) -> None:
                 "run", run_id=workflow.run_id)
 
 
-def _resources(shard: Shard) -> dict[str, float]:
+def resources(shard: Shard) -> dict[str, float]:
     """Proxy shards take the job's CPUs/GPU fraction; a latency shard with a measured device takes the whole
     device (every CPU of the smallest node, or one whole GPU) so that nothing else runs beside its timings."""
     from hw_models import DEVICES
@@ -80,66 +97,140 @@ def _resources(shard: Shard) -> dict[str, float]:
     return {"num_cpus": whole_node, "num_gpus": 1 if "cuda" in measured else 0}
 
 
-def _init_ray(address: str | None) -> bool:
-    """Connect to `address` or start an embedded local Ray; returns whether this call started it.
+def _pending(store: Store, shards: list[Shard]) -> list[Shard]:
+    """Shards without a complete file; a broken file (unreadable, or short of rows) is moved aside, reported in
+    one line, and its shard computed again."""
+    todo = []
+    for shard in shards:
+        path = store.path(shard.table, shard.key, run_id=shard.run_id, space=shard.job.space)
+        problem = store.problem(path, shard.rows)
+        if problem is None:
+            continue
+        if problem != "missing":
+            print(f"zsdist: {shard.table} shard {shard.key} is broken ({problem}): moved to "
+                  f"{store.set_aside(path)}, computing it again", file=sys.stderr)
+        todo.append(shard)
+    return todo
 
-    Only the embedded Ray gets this process's data setting: a cluster's nodes (or its Ray Job) bring their own.
-    """
-    if ray.is_initialized():
-        return False
-    env = {DATA_ENV: os.path.abspath(os.environ[DATA_ENV])} if os.environ.get(DATA_ENV) and not address else {}
-    ray.init(address=address, include_dashboard=False, log_to_driver=True, logging_level="WARNING",
-             runtime_env={"env_vars": env} if env else None)
-    return True
+
+@dataclass
+class _Dispatch:
+    """The driver loop: claim a shard's lease, run it on Ray, renew leases while shards run, and wait for shards
+    that another live launch holds (taking them over if their lease expires)."""
+
+    store: Store
+    leases: Leases
+    limit: int
+    version: str
+    progress: Progress | None
+    done: int = 0
+    archs: int = 0
+    failed: int = 0
+    skipped: int = 0
+    nodes: set[str] = field(default_factory=set)
+    broken: list[str] = field(default_factory=list)
+    warned: set[str] = field(default_factory=set)
+    told_wait: bool = False
+
+    def finished(self, shard: Shard) -> bool:
+        return self.store.problem(self.store.path(shard.table, shard.key, run_id=shard.run_id,
+                                                  space=shard.job.space), shard.rows) is None
+
+    def run(self, todo: list[Shard]) -> None:
+        queue = collections.deque(todo)
+        held: list[Shard] = []  # claimed by another live launch when we tried; retried once the queue is empty
+        in_flight: dict[ray.ObjectRef, Shard] = {}
+        tick = min(5.0, self.leases.ttl_s / 3)
+        last_renew = last_retry = time.monotonic()
+        while queue or held or in_flight:
+            while queue and len(in_flight) < self.limit:
+                self._start(queue.popleft(), in_flight, held)
+            if in_flight:
+                ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=tick)
+                for ref in ready:
+                    self._collect(ref, in_flight.pop(ref))
+            elif held:  # all that is left is held by other launches
+                self._announce(held)
+                time.sleep(tick)
+            if held and not queue and len(in_flight) < self.limit and time.monotonic() - last_retry >= tick:
+                retry, held[:] = list(held), []
+                for shard in retry:
+                    self._start(shard, in_flight, held)
+                last_retry = time.monotonic()
+            if time.monotonic() - last_renew >= tick:
+                self.leases.renew()
+                last_renew = time.monotonic()
+
+    def _start(self, shard: Shard, in_flight: dict, held: list[Shard]) -> None:
+        """Dispatch `shard` if its lease is ours; skip it if another launch finished it meanwhile."""
+        name = f"{shard.table}-{shard.key}"
+        if not self.leases.claim(name):
+            held.append(shard)
+        elif self.finished(shard):  # another launch finished it since we looked
+            self.leases.release(name)
+            self._skip()
+        else:
+            ref = run_shard_task.options(**resources(shard)).remote(shard, self.store.uri, self.version)
+            in_flight[ref] = shard
+
+    def _announce(self, held: list[Shard]) -> None:
+        if not self.told_wait:
+            print(f"zsdist: {len(held)} shard(s) are being computed by another launch into this folder; waiting for "
+                  f"them (the shards of a launch that died are taken over {self.leases.ttl_s:.0f} s after it "
+                  f"stopped renewing its leases)", file=sys.stderr)
+            self.told_wait = True
+
+    def _skip(self) -> None:
+        self.skipped += 1
+        if self.progress:
+            self.progress.update(0, 0)
+
+    def _collect(self, ref: ray.ObjectRef, shard: Shard) -> None:
+        try:
+            result: ShardDone = ray.get(ref)
+        except ray.exceptions.RayError as exc:  # an error outside any architecture, or retries exhausted
+            self.broken.append(f"{shard.table} shard {shard.key}: {str(exc).strip().splitlines()[-1]}")
+        else:
+            self.done, self.archs, self.failed = self.done + 1, self.archs + result.archs, \
+                self.failed + result.failed_rows
+            self.nodes.add(result.node)
+            for message in result.warnings:
+                if message not in self.warned:
+                    self.warned.add(message)
+                    print(f"warning: {message}", file=sys.stderr)
+            if self.progress:
+                self.progress.update(result.archs, result.failed_rows)
+        finally:
+            self.leases.release(f"{shard.table}-{shard.key}")
 
 
 def launch(workflow: Workflow, output: str | None = None, address: str | None = None,
-           max_in_flight: int | None = None, show_progress: bool = True) -> LaunchSummary:
+           max_in_flight: int | None = None, show_progress: bool = True, lease_s: float = TTL_S) -> LaunchSummary:
+    """Compute every missing shard of `workflow` (on a private Ray unless `address` names a cluster)."""
     store = Store(output or workflow.output)
-    store.check_writable()
     shards = list(plan(workflow))
-    todo = [s for s in shards if not store.exists(store.path(s.table, s.key, run_id=s.run_id, space=s.job.space))]
+    todo = _pending(store, shards)
+    summary = dict(run_id=workflow.run_id, output=store.uri, shards_total=len(shards))
+    if todo:
+        check_inputs(workflow)  # before anything is written: a user mistake leaves the folder as it was
+    store.check_writable()
     _record_run(store, workflow, finished=not todo)
-    summary = dict(run_id=workflow.run_id, output=store.uri, shards_total=len(shards),
-                   shards_skipped=len(shards) - len(todo))
     if not todo:
-        return LaunchSummary(**summary, shards_done=0, archs_done=0, failed_rows=0)
-
-    started_ray = _init_ray(address)
-    progress = Progress(len(todo), sum(len(s.arch_ids) for s in todo)) if show_progress else None
-    limit = max_in_flight or max(2, 2 * int(ray.cluster_resources().get("CPU", 1)))
-    version = code_version()
-    in_flight: dict[ray.ObjectRef, Shard] = {}
-    queue = iter(todo)
-    done = archs = failed = 0
-    nodes: set[str] = set()
-    broken: list[str] = []
-    try:
-        while True:
-            for shard in queue:
-                in_flight[run_shard_task.options(**_resources(shard)).remote(shard, store.uri, version)] = shard
-                if len(in_flight) >= limit:
-                    break
-            if not in_flight:
-                break
-            (ready,), _ = ray.wait(list(in_flight), num_returns=1)
-            shard = in_flight.pop(ready)
-            try:
-                n_archs, n_failed, node = ray.get(ready)
-            except ray.exceptions.RayError as exc:  # an error outside any architecture, or retries exhausted
-                broken.append(f"{shard.table} shard {shard.key}: {str(exc).strip().splitlines()[-1]}")
-                continue
-            done, archs, failed = done + 1, archs + n_archs, failed + n_failed
-            nodes.add(node)
+        return LaunchSummary(**summary, shards_skipped=len(shards), shards_done=0, archs_done=0, failed_rows=0)
+    with ray_session(address):
+        check_resources(((s, resources(s)) for s in todo), wait_s=RESOURCE_WAIT_S if address else 0.0)
+        limit = max_in_flight or max(2, 2 * int(ray.cluster_resources().get("CPU", 1)))
+        progress = Progress(len(todo), sum(len(s.arch_ids) for s in todo)) if show_progress else None
+        work = _Dispatch(store, Leases(store, workflow.run_id, lease_s), limit, code_version(), progress)
+        try:
+            work.run(todo)
+        finally:
+            work.leases.release_all()
             if progress:
-                progress.update(n_archs, n_failed)
-    finally:
-        if progress:
-            progress.close()
-        if started_ray:
-            ray.shutdown()
-    if broken:
-        raise ZsdistError(f"{len(broken)} shard(s) failed, the {done} finished ones are kept; relaunch to compute "
-                          f"the rest. First: {broken[0]}")
+                progress.close()
+    if work.broken:
+        raise RunIncomplete(f"{len(work.broken)} shard(s) failed, the {work.done} finished ones are kept; "
+                            f"relaunch to compute the rest. First: {work.broken[0]}")
     _record_run(store, workflow, finished=True)
-    return LaunchSummary(**summary, shards_done=done, archs_done=archs, failed_rows=failed, nodes=tuple(sorted(nodes)))
+    return LaunchSummary(**summary, shards_skipped=len(shards) - len(todo) + work.skipped, shards_done=work.done,
+                         archs_done=work.archs, failed_rows=work.failed, nodes=tuple(sorted(work.nodes)))

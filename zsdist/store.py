@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import os
+import re
 import uuid
+from datetime import datetime, timezone
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -38,6 +40,17 @@ SCHEMAS: dict[str, pa.Schema] = {
 PARTITIONS: dict[str, tuple[str, ...]] = {
     "scores": ("run_id", "space"), "latency": ("run_id", "space"), "truth": ("space",), "runs": ("run_id",),
 }
+BROKEN = "_broken"  # where unreadable shard files are moved: outside every table's folder, so no query reads them
+_COMPONENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
+
+
+def check_component(value: str, what: str) -> str:
+    """A name that becomes one path component (run id, partition value, file key): no separators, no `..`, no
+    hive `=`, so that it can neither leave the results folder nor break partition parsing."""
+    if not isinstance(value, str) or not _COMPONENT.fullmatch(value) or ".." in value:
+        raise ZsdistError(f"{what} {value!r} cannot name a file or folder: use letters, digits and . _ + - "
+                          f"(starting with a letter or digit, no '..')")
+    return value
 
 
 @dataclass(frozen=True)
@@ -47,7 +60,7 @@ class Store:
     uri: str
 
     @property
-    def _fs(self) -> tuple[pafs.FileSystem, str]:
+    def filesystem(self) -> tuple[pafs.FileSystem, str]:
         if self.local_root:
             return pafs.LocalFileSystem(), self.local_root
         return pafs.FileSystem.from_uri(self.uri)
@@ -61,14 +74,14 @@ class Store:
 
     def path(self, table: str, key: str, **partition: str) -> str:
         """Where one file of `table` lives: <root>/<table>/<k=v>/…/<key>.parquet."""
-        parts = [f"{name}={partition[name]}" for name in PARTITIONS[table]]
-        return "/".join([self._fs[1], table, *parts, f"{key}.parquet"])
+        parts = [f"{name}={check_component(partition[name], name)}" for name in PARTITIONS[table]]
+        return "/".join([self.filesystem[1], table, *parts, f"{check_component(key, 'file key')}.parquet"])
 
     def exists(self, path: str) -> bool:
-        return self._fs[0].get_file_info(path).type == pafs.FileType.File
+        return self.filesystem[0].get_file_info(path).type == pafs.FileType.File
 
     def check_writable(self) -> None:
-        fs, root = self._fs
+        fs, root = self.filesystem
         probe = f"{root}/.zsdist-write-check-{uuid.uuid4().hex}"
         try:
             fs.create_dir(root, recursive=True)
@@ -81,7 +94,7 @@ class Store:
     def write(self, table: str, rows: Sequence[dict] | pa.Table, key: str, **partition: str) -> str:
         """Write one file atomically: a temporary name in the same folder, then a rename."""
         data = rows if isinstance(rows, pa.Table) else pa.Table.from_pylist(list(rows), schema=SCHEMAS[table])
-        fs, _ = self._fs
+        fs, _ = self.filesystem
         final = self.path(table, key, **partition)
         folder = final.rsplit("/", 1)[0]
         fs.create_dir(folder, recursive=True)
@@ -91,10 +104,32 @@ class Store:
         fs.move(tmp, final)
         return final
 
+    def problem(self, path: str, rows: int) -> str | None:
+        """Why the file at `path` is not a complete shard of `rows` rows (None when it is): a file counts as
+        finished only when its Parquet footer reads and its row count is the one the shard must have."""
+        fs, _ = self.filesystem
+        if not self.exists(path):
+            return "missing"
+        try:
+            with fs.open_input_file(path) as f:
+                found = pq.read_metadata(f).num_rows
+        except (OSError, pa.ArrowException) as exc:
+            return f"unreadable ({str(exc).splitlines()[0]})"
+        return None if found == rows else f"holds {found} rows, not {rows}"
+
+    def set_aside(self, path: str) -> str:
+        """Move a broken file under <root>/_broken/ (same relative path, a UTC stamp added); returns where."""
+        fs, root = self.filesystem
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
+        target = f"{root}/{BROKEN}/{path[len(root) + 1:]}.{stamp}"
+        fs.create_dir(target.rsplit("/", 1)[0], recursive=True)
+        fs.move(path, target)
+        return target
+
     def read(self, table: str, key: str, **partition: str) -> pa.Table | None:
         path = self.path(table, key, **partition)
         if not self.exists(path):
             return None
-        fs, _ = self._fs
+        fs, _ = self.filesystem
         with fs.open_input_file(path) as f:
             return pq.read_table(f)
