@@ -24,6 +24,22 @@ def local_ray():
         yield ray
 
 
+@pytest.fixture
+def cli(monkeypatch, capfd):
+    """`zsdist ARGS…` in this process → (exit status, stdout, stderr); output captured at the file descriptors,
+    so whatever Ray or a library writes there is seen too."""
+    from zsdist.cli import main
+
+    def run(*args: object) -> tuple[int, str, str]:
+        monkeypatch.setattr(sys, "argv", ["zsdist", *map(str, args)])
+        with pytest.raises(SystemExit) as exit_info:
+            main()
+        out, err = capfd.readouterr()
+        return exit_info.value.code, out, err
+
+    return run
+
+
 def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
     """`zsdist *args` in this process: exit status, stdout, stderr."""
     from zsdist.cli import main

@@ -53,12 +53,24 @@ def cluster():
     c = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": True,
                                                        "dashboard_port": DASHBOARD_PORT,
                                                        "dashboard_agent_listen_port": _free_port()})
-    workers = [c.add_node(num_cpus=1) for _ in range(2)]
-    c.wait_for_nodes()
+    workers = [_add_node(c) for _ in range(2)]
     yield c, workers
     if ray.is_initialized():
         ray.shutdown()
     c.shutdown()
+
+
+def _add_node(c: Cluster):
+    """A 1-CPU worker node. Ray gives a raylet a fixed 30 s to register, which a loaded machine can miss; a node
+    that missed it may still join later, which these tests tolerate (they count shards and rows, not nodes)."""
+    for attempt in range(3):
+        try:
+            node = c.add_node(num_cpus=1)
+            c.wait_for_nodes()
+            return node
+        except Exception:  # noqa: BLE001 - Ray raises a bare Exception for the startup timeout
+            if attempt == 2:
+                raise
 
 
 def _workflow(tmp_path: Path, name: str, n: int, shard: int):
@@ -80,14 +92,13 @@ def test_shards_land_on_different_nodes(cluster, tmp_path):
     c, workers = cluster
     wf = _workflow(tmp_path, "spread", 6, 1)
     summary = launch(wf, address=c.address, show_progress=False)
-    assert summary.shards_done == 6 and len(set(summary.nodes)) == 2
+    assert summary.shards_done == 6 and len(set(summary.nodes)) >= 2  # every worker node, none on the head
     _rows_exactly_once(tmp_path / "results", 6)
 
 
 def test_killing_a_worker_node_mid_run_loses_and_duplicates_nothing(cluster, tmp_path):
     c, workers = cluster
-    doomed = c.add_node(num_cpus=1)
-    c.wait_for_nodes()
+    doomed = _add_node(c)
     wf = _workflow(tmp_path, "node-dies", 16, 2)
     ray.init(address=c.address)
     killed = []

@@ -15,10 +15,15 @@ app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_
 CORRELATION_SQL = """
 SELECT space, dataset, proxy, n, round(spearman, 4) AS spearman, round(kendall, 4) AS kendall,
        round(pearson, 4) AS pearson
-FROM correlation WHERE run_id = '{run_id}' AND metric = 'test_acc' ORDER BY space, dataset, spearman DESC"""
+FROM correlation WHERE run_id = $run AND metric = 'test_acc' ORDER BY space, dataset, spearman DESC"""
 
 
-def _print_query(results: str, sql: str, fmt: str) -> None:
+# Statement kinds a query may run without --write: reads, and objects of the in-memory database (views, macros,
+# tables) that vanish with the process. COPY, EXPORT, ATTACH, SET, PRAGMA, LOAD, CALL and the like can write files.
+_READ_ONLY = {"SELECT", "EXPLAIN", "CREATE", "DROP", "INSERT", "UPDATE", "DELETE", "MULTI"}
+
+
+def _print_query(results: str, sql: str, fmt: str, write: bool = False, params: dict | None = None) -> None:
     import duckdb
 
     from zsdist.analysis.output import FORMATS, render
@@ -28,7 +33,13 @@ def _print_query(results: str, sql: str, fmt: str) -> None:
         raise ZsdistError(f"unknown format '{fmt}' (known: {', '.join(FORMATS)})")
     con = connect(results)
     try:
-        cursor = con.execute(sql)
+        if not write:
+            for statement in con.extract_statements(sql):
+                if statement.type.name not in _READ_ONLY:
+                    raise ZsdistError(f"{statement.type.name} statements can write files, and queries over results "
+                                      f"are read-only: pass --write to allow them")
+            con.execute("SET lock_configuration = true")
+        cursor = con.execute(sql, params)
     except duckdb.Error as exc:
         raise ZsdistError(f"query failed: {str(exc).splitlines()[0]}") from None
     columns = [d[0] for d in cursor.description or []]
@@ -43,37 +54,51 @@ def launch(
         None, help="An existing Ray cluster: host:port or 'auto' to drive it from here, http://head:8265 to submit "
                    "a Ray Job to it (default: an embedded local Ray)."),
     cluster: Optional[str] = typer.Option(None, help="Ray cluster-launcher YAML: `ray up` it, submit a Ray Job."),
+    fresh: bool = typer.Option(False, help="Start a new run (date and time in its id) instead of resuming the one "
+                                           "this workflow last started (a dated run: the one of the same day)."),
+    resume: Optional[str] = typer.Option(None, help="Finish this run of the workflow (e.g. an interrupted --fresh "
+                                                    "run); its id is printed when it starts."),
 ) -> None:
     """Run a workflow: compute every proxy of every job, write Parquet, print the correlation table."""
+    from zsdist.workflow import load_workflow, resumed
+
+    if fresh and resume:
+        raise ZsdistError("--fresh starts a new run and --resume finishes an old one: give one of them")
+    wf = load_workflow(workflow, fresh)  # before Ray and torch are imported: a mistake is reported at once
+    wf = resumed(wf, resume) if resume else wf
     from zsdist import remote
     from zsdist.run import launch as run_launch
-    from zsdist.workflow import load_workflow
 
-    wf = load_workflow(workflow)
     if cluster or (address and address.startswith(("http://", "https://"))):
         forward = None
         if cluster:
             address, forward = remote.cluster_up(cluster)
         try:
-            code = remote.submit(address, workflow, output)
+            options = ["--fresh"] if fresh else ["--resume", resume] if resume else []
+            code = remote.submit(address, workflow, output, options)
         finally:
             if forward:
                 forward.terminate()
         raise typer.Exit(code)
     summary = run_launch(wf, output=output, address=address)
     typer.echo(f"run {summary.run_id}: {summary.shards_done} shards computed, {summary.shards_skipped} already "
-               f"done, {summary.archs_done} architectures, {summary.failed_rows} failed rows → {summary.output}")
-    _print_query(summary.output, CORRELATION_SQL.format(run_id=summary.run_id), "table")
+               f"done, {summary.archs_done} architectures, {summary.evaluations} evaluations, "
+               f"{summary.failed_rows} failed rows → {summary.output}")
+    _print_query(summary.output, CORRELATION_SQL, "table", params={"run": summary.run_id})
 
 
 @app.command()
 def query(
     sql: str = typer.Argument(..., help="SQL over the views scores, latency, truth, runs, wide, correlation, ..."),
     results: str = typer.Option("results", help="Results folder or URI."),
-    format: str = typer.Option("table", "--format", "-f", help="table, csv or json."),
+    fmt: str = typer.Option("table", "--format", "-f", help="table, csv or json."),
+    write: bool = typer.Option(False, help="Allow statements that can write files (COPY, EXPORT, ATTACH, SET, …)."),
 ) -> None:
-    """Run DuckDB SQL over the results."""
-    _print_query(results, sql, format)
+    """Run DuckDB SQL over the results (read-only unless --write)."""
+    from zsdist.store import Store
+
+    Store(results).check_exists()
+    _print_query(results, sql, fmt, write)
 
 
 @app.command()
@@ -137,6 +162,22 @@ def fewshot(
                         for m in done.predictor.fit["members"])
     typer.echo(f"device {name}: fitted on {done.networks} networks of run {run} ({device}) with {members} → "
                f"{done.path}\nname it in a workflow: latency = [\"{name}\"]")
+
+
+@app.command()
+def schema(
+    markdown: bool = typer.Option(False, help="The README's key tables instead of the JSON Schema."),
+) -> None:
+    """Print the workflow file's JSON Schema (for editors), or its keys as Markdown tables."""
+    import json
+
+    from zsdist.schema import markdown_table
+    from zsdist.workflow import Job, Workflow, workflow_schema
+
+    if markdown:
+        typer.echo(f"{markdown_table(Workflow, '[run]')}\n\n{markdown_table(Job, '[[jobs]]')}")
+    else:
+        typer.echo(json.dumps(workflow_schema(), indent=2))
 
 
 @app.command()
@@ -212,8 +253,7 @@ def _interrupt(signum: int, _frame: object) -> None:
 def main() -> None:
     """Exit status for scripts and cron: 0 done, 1 a run left shards to recompute (or `compare` found drift),
     2 a user mistake (nothing was run), 128 + N stopped by signal N (finished shards are kept)."""
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, _interrupt)
+    previous = {signum: signal.signal(signum, _interrupt) for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
         app()
     except RunIncomplete as exc:
@@ -223,5 +263,9 @@ def main() -> None:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(2)
     except Interrupted as stop:
-        typer.echo(f"stopped by {stop}: finished shards are kept; run the same command again to resume", err=True)
+        typer.echo(f"error: stopped by {stop}: finished shards are kept; run the same command again to resume",
+                   err=True)
         sys.exit(128 + stop.signum)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

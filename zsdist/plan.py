@@ -23,6 +23,12 @@ class Shard:
         per_arch = self.job.proxies if self.table == "scores" else self.job.latency
         return len(self.arch_ids) * len(self.job.datasets) * len(per_arch)
 
+    @property
+    def counted_archs(self) -> int:
+        """Architectures this shard counts for: each architecture of a job once, in its scores shard (or its
+        latency shard when the job has no proxies), though it has rows in both tables."""
+        return len(self.arch_ids) if self.table == "scores" or not self.job.proxies else 0
+
 
 def plan(workflow: Workflow) -> Iterator[Shard]:
     for j, job in enumerate(workflow.jobs):

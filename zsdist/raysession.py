@@ -10,13 +10,33 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
 import sys
+import threading
 from typing import Iterator
 
+from zsdist.errors import ZsdistError
 from zsdist.settings import DATA_ENV
+
+STARTS = 2
 
 # Ray warns on every start that token authentication is on; on a shared machine that is what we want, silently.
 _TOKEN_LOGGER = "ray._private.authentication.authentication_token_setup"
+
+
+def _start_private(num_cpus: int | None, runtime_env: dict | None, options: dict) -> None:
+    """Start a new local Ray. Its raylet must register within Ray's fixed 30 s, which a heavily loaded machine
+    can miss: one more try, then one line instead of Ray's traceback."""
+    import ray
+
+    for attempt in range(STARTS):
+        try:
+            ray.init(address="local", num_cpus=num_cpus, runtime_env=runtime_env, **options)
+            return
+        except Exception as exc:  # noqa: BLE001 - Ray raises a bare Exception for a startup timeout
+            ray.shutdown()
+            if attempt == STARTS - 1:
+                raise ZsdistError(f"could not start a private Ray on this machine: {str(exc).splitlines()[0]}") from None
 
 
 @contextlib.contextmanager
@@ -32,16 +52,21 @@ def ray_session(address: str | None = None, num_cpus: int | None = None, announc
         yield
         return
     logging.getLogger(_TOKEN_LOGGER).setLevel(logging.ERROR)
+    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
     options = dict(include_dashboard=False, log_to_driver=True, logging_level="WARNING")
     if address:
         ray.init(address=address, **options)
     else:
         env = {DATA_ENV: os.path.abspath(os.environ[DATA_ENV])} if os.environ.get(DATA_ENV) else {}
-        ray.init(address="local", num_cpus=num_cpus, runtime_env={"env_vars": env} if env else None, **options)
+        _start_private(num_cpus, {"env_vars": env} if env else None, options)
         if announce:
             resources = ray.cluster_resources()
             print(f"zsdist: started a private Ray for this launch ({resources.get('CPU', 0):g} CPUs, "
                   f"{resources.get('GPU', 0):g} GPUs); pass --address to use an existing cluster", file=sys.stderr)
+    if threading.current_thread() is threading.main_thread():
+        for signum, handler in handlers.items():  # Ray's core replaced them with one that aborts the process
+            if handler is not None:
+                signal.signal(signum, handler)
     try:
         yield
     finally:

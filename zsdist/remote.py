@@ -9,7 +9,7 @@ import subprocess
 import time
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from zsdist.errors import ZsdistError
 from zsdist.settings import DATA_ENV
@@ -56,7 +56,7 @@ def cluster_up(path: str) -> tuple[str, subprocess.Popen]:
     return url, forward
 
 
-def submit(dashboard: str, workflow: str, output: str | None) -> int:
+def submit(dashboard: str, workflow: str, output: str | None, options: Sequence[str] = ()) -> int:
     """Submit `zsdist launch` as a Ray Job (the workflow's folder is shipped as the working dir), stream its
     logs, and return 0 when the job succeeded."""
     from ray.job_submission import JobStatus, JobSubmissionClient
@@ -66,6 +66,7 @@ def submit(dashboard: str, workflow: str, output: str | None) -> int:
         raise ZsdistError(f"--output {output} must be an absolute path or a URI that every node can write")
     entry = ["python", "-m", "zsdist", "launch", "--workflow", wf.name, "--address", "auto"]
     entry += ["--output", output] if output else []
+    entry += list(options)  # --fresh / --resume RUN_ID, as given to this launch
     env = {DATA_ENV: os.environ[DATA_ENV]} if os.environ.get(DATA_ENV) else {}
     deadline = time.monotonic() + AGENT_WAIT_S
     while True:

@@ -33,14 +33,15 @@ class LaunchSummary:
     shards_total: int
     shards_skipped: int  # finished before this launch, or by another launch while this one waited
     shards_done: int
-    archs_done: int
+    archs_done: int  # each architecture of a job once, whatever tables it has rows in
+    evaluations: int  # rows written: arch × dataset × proxy, and arch × dataset × latency device
     failed_rows: int
     nodes: tuple[str, ...] = ()  # Ray node ids that computed shards
 
 
 @dataclass(frozen=True)
 class ShardDone:
-    archs: int
+    rows: int
     failed_rows: int
     node: str
     warnings: tuple[str, ...]  # distinct warnings the shard raised, printed once per launch by the driver
@@ -55,7 +56,7 @@ def _run_shard(shard: Shard, output: str, version: str) -> ShardDone:
         warnings.simplefilter("always")
         rows = compute_shard(shard, version) if shard.table == "scores" else compute_latency_shard(shard)
     Store(output).write(shard.table, rows, shard.key, run_id=shard.run_id, space=shard.job.space)
-    return ShardDone(len(shard.arch_ids), sum(r["status"] != "ok" for r in rows),
+    return ShardDone(len(rows), sum(r["status"] != "ok" for r in rows),
                      ray.get_runtime_context().get_node_id(), tuple(sorted({str(w.message) for w in caught})))
 
 
@@ -125,6 +126,7 @@ class _Dispatch:
     progress: Progress | None
     done: int = 0
     archs: int = 0
+    evaluations: int = 0
     failed: int = 0
     skipped: int = 0
     nodes: set[str] = field(default_factory=set)
@@ -191,15 +193,16 @@ class _Dispatch:
         except ray.exceptions.RayError as exc:  # an error outside any architecture, or retries exhausted
             self.broken.append(f"{shard.table} shard {shard.key}: {str(exc).strip().splitlines()[-1]}")
         else:
-            self.done, self.archs, self.failed = self.done + 1, self.archs + result.archs, \
+            self.done, self.archs, self.failed = self.done + 1, self.archs + shard.counted_archs, \
                 self.failed + result.failed_rows
+            self.evaluations += result.rows
             self.nodes.add(result.node)
             for message in result.warnings:
                 if message not in self.warned:
                     self.warned.add(message)
                     print(f"warning: {message}", file=sys.stderr)
             if self.progress:
-                self.progress.update(result.archs, result.failed_rows)
+                self.progress.update(shard.counted_archs, result.failed_rows)
         finally:
             self.leases.release(f"{shard.table}-{shard.key}")
 
@@ -216,11 +219,15 @@ def launch(workflow: Workflow, output: str | None = None, address: str | None = 
     store.check_writable()
     _record_run(store, workflow, finished=not todo)
     if not todo:
-        return LaunchSummary(**summary, shards_skipped=len(shards), shards_done=0, archs_done=0, failed_rows=0)
+        return LaunchSummary(**summary, shards_skipped=len(shards), shards_done=0, archs_done=0, evaluations=0,
+                             failed_rows=0)
+    if show_progress:
+        print(f"zsdist: run {workflow.run_id}: {len(todo)} of {len(shards)} shards to compute → {store.uri}",
+              file=sys.stderr)
     with ray_session(address):
         check_resources(((s, resources(s)) for s in todo), wait_s=RESOURCE_WAIT_S if address else 0.0)
         limit = max_in_flight or max(2, 2 * int(ray.cluster_resources().get("CPU", 1)))
-        progress = Progress(len(todo), sum(len(s.arch_ids) for s in todo)) if show_progress else None
+        progress = Progress(len(todo), sum(s.counted_archs for s in todo)) if show_progress else None
         work = _Dispatch(store, Leases(store, workflow.run_id, lease_s), limit, code_version(), progress)
         try:
             work.run(todo)
@@ -233,4 +240,5 @@ def launch(workflow: Workflow, output: str | None = None, address: str | None = 
                             f"relaunch to compute the rest. First: {work.broken[0]}")
     _record_run(store, workflow, finished=True)
     return LaunchSummary(**summary, shards_skipped=len(shards) - len(todo) + work.skipped, shards_done=work.done,
-                         archs_done=work.archs, failed_rows=work.failed, nodes=tuple(sorted(work.nodes)))
+                         archs_done=work.archs, evaluations=work.evaluations, failed_rows=work.failed,
+                         nodes=tuple(sorted(work.nodes)))

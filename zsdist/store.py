@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import re
 import uuid
 from datetime import datetime, timezone
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from zsdist.errors import ZsdistError
+from zsdist.names import check_component
 
 # Partition columns (run_id, space) live in the directory names, not in the files.
 SCHEMAS: dict[str, pa.Schema] = {
@@ -41,17 +41,6 @@ PARTITIONS: dict[str, tuple[str, ...]] = {
     "scores": ("run_id", "space"), "latency": ("run_id", "space"), "truth": ("space",), "runs": ("run_id",),
 }
 BROKEN = "_broken"  # where unreadable shard files are moved: outside every table's folder, so no query reads them
-_COMPONENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
-
-
-def check_component(value: str, what: str) -> str:
-    """A name that becomes one path component (run id, partition value, file key): no separators, no `..`, no
-    hive `=`, so that it can neither leave the results folder nor break partition parsing."""
-    if not isinstance(value, str) or not _COMPONENT.fullmatch(value) or ".." in value:
-        raise ZsdistError(f"{what} {value!r} cannot name a file or folder: use letters, digits and . _ + - "
-                          f"(starting with a letter or digit, no '..')")
-    return value
-
 
 @dataclass(frozen=True)
 class Store:
@@ -79,6 +68,12 @@ class Store:
 
     def exists(self, path: str) -> bool:
         return self.filesystem[0].get_file_info(path).type == pafs.FileType.File
+
+    def check_exists(self) -> None:
+        """Reading a results folder that is not there is a mistake (a typo), not an empty result."""
+        fs, root = self.filesystem
+        if fs.get_file_info(root).type != pafs.FileType.Directory:
+            raise ZsdistError(f"results folder {self.uri} does not exist (launch a workflow or ingest into it first)")
 
     def check_writable(self) -> None:
         fs, root = self.filesystem
