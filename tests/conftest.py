@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -11,6 +12,32 @@ REPO = Path(__file__).resolve().parent.parent
 os.environ.setdefault("ZSDIST_DATA", str(REPO.parent / "shared" / "data"))
 
 NB201_EXAMPLE = "|avg_pool_3x3~0|+|skip_connect~0|none~1|+|nor_conv_1x1~0|avg_pool_3x3~1|nor_conv_1x1~2|"
+
+
+FOREIGN_RAY = """
+import sys
+from ray.cluster_utils import Cluster
+c = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
+print(c.address, flush=True)
+sys.stdin.read()  # until the test session closes our stdin
+c.shutdown()
+"""
+
+
+@pytest.fixture(scope="session", autouse=True)
+def foreign_ray():
+    """Someone else's Ray, running beside the whole suite as it would on a shared machine: no CPUs, and made the
+    one a bare `ray.init()` joins (RAY_ADDRESS). Code that joined it instead of starting its own would hang or
+    fail, so every test that starts Ray also checks that zsdist never joins a stranger's cluster."""
+    proc = subprocess.Popen([sys.executable, "-c", FOREIGN_RAY], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            text=True)
+    address = proc.stdout.readline().strip()
+    assert address, "the foreign Ray did not start"
+    os.environ["RAY_ADDRESS"] = address
+    yield address
+    del os.environ["RAY_ADDRESS"]
+    proc.stdin.close()
+    proc.wait(timeout=120)
 
 
 @pytest.fixture(scope="module")

@@ -1,26 +1,16 @@
 """Bad input and faults thrown at the command line, as a new user or an unattended nightly run meets them, while
-a foreign Ray instance runs on the machine: each ends with its exit status, one line on stderr, no traceback, and
-a results folder that is either unchanged or complete."""
+a foreign Ray instance runs on the machine (conftest's `foreign_ray`): each ends with its exit status, one line on
+stderr, no traceback, and a results folder that is either unchanged or complete."""
 from __future__ import annotations
 
 import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
 import pytest
-
-FOREIGN_RAY = textwrap.dedent("""
-    import sys, time
-    from ray.cluster_utils import Cluster
-    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
-    print(c.address, flush=True)
-    sys.stdin.read()  # until the test closes our stdin
-    c.shutdown()
-""")
 
 BASE = """
 [run]
@@ -36,24 +26,6 @@ proxies = ["params", "flops"]
 batch_size = 8
 shard_size = 2
 """
-
-
-@pytest.fixture(scope="module", autouse=True)
-def foreign_ray():
-    """Someone else's Ray on this machine, with no CPUs, made the one a bare `ray.init()` would join."""
-    proc = subprocess.Popen([sys.executable, "-c", FOREIGN_RAY], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            text=True)
-    address = proc.stdout.readline().strip()
-    assert address, "the foreign Ray did not start"
-    old = os.environ.get("RAY_ADDRESS")
-    os.environ["RAY_ADDRESS"] = address
-    yield address
-    if old is None:
-        del os.environ["RAY_ADDRESS"]
-    else:
-        os.environ["RAY_ADDRESS"] = old
-    proc.stdin.close()
-    proc.wait(timeout=60)
 
 
 def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
