@@ -1,7 +1,7 @@
 """A small launch over every new space on the local Ray: rows land per space, ViT-only proxies say why not."""
 from __future__ import annotations
 
-import os
+import pytest
 
 from zsdist.analysis.views import connect
 from zsdist.run import launch
@@ -11,11 +11,10 @@ from conftest import write_workflow
 
 JOBS = [("nats_sss", "cifar10", [0, 32_767]), ("transnas_micro", "class_object", [1_365]), ("mbv2", "imagenet", [0]),
         ("resnet", "imagenet", [0]), ("autoformer_tiny", "cifar100_224", [0]), ("pit", "chaoyang", [0])]
-if os.environ.get("ZSDIST_SLOW"):  # NB101 ids need the cached 423,624-cell table (built once, minutes)
-    JOBS.append(("nb101", "cifar10", [0, 423_623]))
+NB101_JOB = ("nb101", "cifar10", [0, 423_623])  # ids need the cached 423,624-cell table (built once, minutes)
 
 
-def workflow_text(output: str) -> str:
+def workflow_text(output: str, JOBS: list) -> str:
     text = f'[run]\nname = "spaces"\noutput = "{output}"\nseed = 0\n'
     for space, dataset, ids in JOBS:
         text += (f'\n[[jobs]]\nspace = "{space}"\ndatasets = ["{dataset}"]\narchs = {{ ids = {ids} }}\n'
@@ -23,9 +22,11 @@ def workflow_text(output: str) -> str:
     return text
 
 
-def test_small_launch_over_every_space(tmp_path, local_ray):
+@pytest.mark.fulldata  # ImageNet-224 images (mbv2, resnet, and the TransNAS / PiT stand-ins)
+@pytest.mark.parametrize("JOBS", [JOBS, pytest.param(JOBS + [NB101_JOB], marks=pytest.mark.slow, id="with-nb101")])
+def test_small_launch_over_every_space(tmp_path, local_ray, JOBS):
     output = tmp_path / "results"
-    wf = load_workflow(write_workflow(tmp_path, workflow_text(str(output))))
+    wf = load_workflow(write_workflow(tmp_path, workflow_text(str(output), JOBS)))
     summary = launch(wf, show_progress=False)
     assert summary.shards_done == 2 * sum(len(ids) for _, _, ids in JOBS)  # a proxy and a latency shard each
     con = connect(str(output))
