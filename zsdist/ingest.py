@@ -3,7 +3,6 @@ reference data or a user's own file. Only the latency tables of the chosen sourc
 already holds the same input is kept as it is, and nothing is replaced by a shorter input unless forced."""
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
@@ -18,10 +17,6 @@ if TYPE_CHECKING:
 TABLES_SPACE = "nb201"  # the space the published latency tables measure
 
 
-def _progress(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
-
-
 def _load_tables(store: Store, name: str, path: str | None, force: bool) -> Written:
     from hw_models.tables import TABLE_SOURCES, source_tables, table_rows
     from zsdist.refwrite import file_origin, reference_origin, replace
@@ -32,10 +27,10 @@ def _load_tables(store: Store, name: str, path: str | None, force: bool) -> Writ
 
 
 def ingest(store: Store, names: Sequence[str] = (), file: str | None = None, force: bool = False,
-           latency_tables: bool = True, say: Callable[[str], None] = print,
-           progress: Callable[[str], None] = _progress) -> list[str]:
+           latency_tables: bool = True, say: Callable[[str], None] = print) -> list[str]:
     """Load the named sources (default: every truth source); returns the names loaded or kept. Sources named
-    explicitly must be available; defaulted ones that are neither embedded nor fetched are skipped with a note."""
+    explicitly must be available; defaulted ones that are neither embedded nor fetched are skipped with a note.
+    Each step says what it reads before it starts (some take seconds), so stderr holds only an error."""
     from hw_models.tables import TABLE_SOURCES
     from zsdist.refdata.sources import source_of
     from zsdist.settings import locate, missing_message
@@ -63,7 +58,7 @@ def ingest(store: Store, names: Sequence[str] = (), file: str | None = None, for
             say(f"{kind} {name}: not available, skipped (run `{source_of(missing[0]).fetch_command}`)")
             continue
         start = time.monotonic()
-        progress(f"{kind} {name}: reading {file or ', '.join(files)} …")
+        say(f"{kind} {name}: reading {file or ', '.join(files)} …")
         written = run()
         state = "unchanged, kept" if written.unchanged else "written"
         say(f"{kind} {name}: {written.rows} rows ({state}, {time.monotonic() - start:.1f} s)")

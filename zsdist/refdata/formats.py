@@ -98,7 +98,8 @@ def load_torch_data(path: Path) -> Any:
     allowed = [np.dtype, np.ndarray, np._core.multiarray.scalar, np._core.multiarray._reconstruct,
                *{type(np.dtype(t)) for t in (np.float64, np.float32, np.int64, np.int32)}]
     try:
-        with torch.serialization.safe_globals(allowed):
+        with torch.serialization.safe_globals(allowed), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")  # plain pickles are fine
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         raise ZsdistError(f"{path}: refused to load ({_first_line(exc)})") from None
