@@ -9,7 +9,6 @@ import ast
 import functools
 import json
 from dataclasses import dataclass
-
 from pathlib import Path
 
 import numpy as np

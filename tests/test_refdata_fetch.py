@@ -103,7 +103,8 @@ def test_fetch_downloads_checks_converts_and_caches(server, cache, monkeypatch, 
     _point_nb101_at(monkeypatch, _url(server), _sha(RAW.read_bytes()))
     code, err = _fetch(monkeypatch, capsys, "nb101")
     assert code == 0 and "nb101: verified and cached" in err
-    assert (cache / TARGET).read_bytes() == LAYOUT.read_bytes()  # NASLib's JSON → the reference CSV rows, byte for byte
+    # NASLib's JSON → the reference CSV rows, byte for byte
+    assert (cache / TARGET).read_bytes() == LAYOUT.read_bytes()
     assert _files(cache) == [cache / TARGET]  # no download or work files left behind
     assert locate(TARGET) == ("cache", cache / TARGET)
     requests = len(server.log)

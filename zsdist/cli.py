@@ -114,7 +114,8 @@ def ingest(
     run_ingest(store, source or (), file, force, latency_tables, say=typer.echo)
 
 
-data_app = typer.Typer(no_args_is_help=True, help="Reference data: what is embedded, cached or missing; fetch the rest.")
+data_app = typer.Typer(no_args_is_help=True,
+                       help="Reference data: what is embedded, cached or missing; fetch the rest.")
 app.add_typer(data_app, name="data")
 
 
@@ -137,9 +138,9 @@ def data_status(
 @data_app.command("fetch")
 def data_fetch(
     sources: Optional[list[str]] = typer.Argument(None, help="Sources to fetch (default: all that are not embedded)."),
-    from_: Optional[str] = typer.Option(None, "--from", help="Take the files from this folder instead of the "
-                                                              "internet: a data folder in our layout, or the "
-                                                              "benchmarks' own files (e.g. a clone of their repository)."),
+    from_: Optional[str] = typer.Option(
+        None, "--from", help="Take the files from this folder instead of the internet: a data folder in our layout, "
+                             "or the benchmarks' own files (e.g. a clone of their repository)."),
 ) -> None:
     """Download what is not embedded from its public source, check it, convert it and cache it."""
     from zsdist.refdata.fetch import fetch

@@ -136,7 +136,7 @@ def _load(path: str, resolution: int) -> tuple[np.ndarray, np.ndarray]:
         raise ZsdistError(f"missing image data {source}")
     images, labels = _read_images(source, resolution)
     if images.ndim != 4 or images.shape[1:] != (resolution, resolution, 3):
-        raise ZsdistError(f"{source} holds images of shape {images.shape[1:]}, expected ({resolution}, {resolution}, 3)")
+        raise ZsdistError(f"{source} holds images of shape {images.shape[1:]}, expected {(resolution, resolution, 3)}")
     if len(labels) != len(images):
         raise ZsdistError(f"{source} holds {len(images)} images but {len(labels)} labels")
     return images, labels

@@ -36,7 +36,8 @@ def ray_session(address: str | None = None, num_cpus: int | None = None, announc
     if address:
         ray.init(address=address, **options)
     else:
-        env = {k: os.path.abspath(os.path.expanduser(os.environ[k])) for k in (DATA_ENV, CACHE_ENV) if os.environ.get(k)}
+        env = {k: os.path.abspath(os.path.expanduser(os.environ[k]))
+               for k in (DATA_ENV, CACHE_ENV) if os.environ.get(k)}
         ray.init(address="local", num_cpus=num_cpus, runtime_env={"env_vars": env} if env else None, **options)
         if announce:
             resources = ray.cluster_resources()
