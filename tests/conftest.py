@@ -1,7 +1,13 @@
-"""Shared fixtures: the reference data setting, a local Ray, and small workflows written to tmp folders."""
+"""Shared fixtures: a local Ray and small workflows written to tmp folders; the markers that skip what this machine
+cannot run, each with its reason.
+
+The default run needs only the package's embedded data and the fixtures under tests/fixtures. Tests marked
+`fulldata` need a data folder in ZSDIST_DATA (../shared/data in CI; `make test` sets it when that folder exists).
+"""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -9,7 +15,45 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-os.environ.setdefault("ZSDIST_DATA", str(REPO.parent / "shared" / "data"))
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def _full_data_missing() -> str | None:
+    value = os.environ.get("ZSDIST_DATA")
+    if not value:
+        return "needs the full reference data: set ZSDIST_DATA to a data folder such as ../shared/data"
+    if not Path(value).expanduser().is_dir():
+        return f"needs the full reference data: ZSDIST_DATA={value} is not a folder"
+    return None
+
+
+def _gpu_missing() -> str | None:
+    import torch
+
+    return None if torch.cuda.is_available() else "needs a CUDA GPU"
+
+
+def _browser_missing() -> str | None:
+    found = any(shutil.which(p) for p in ("chromium", "chromium-browser", "google-chrome"))
+    return None if found else "needs Chromium (apt-get install -y chromium)"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Tests that start Ray get the `ray` marker; `fulldata`, `gpu` and `browser` tests are skipped with the reason
+    when this machine lacks what they need (never silently)."""
+    checks = {"fulldata": _full_data_missing, "gpu": _gpu_missing, "browser": _browser_missing}
+    reasons: dict[str, str | None] = {}
+    for item in items:
+        if "local_ray" in item.fixturenames:
+            item.add_marker(pytest.mark.ray)
+        for marker, check in checks.items():
+            if item.get_closest_marker(marker) is not None:
+                if marker not in reasons:
+                    reasons[marker] = check()
+                if reasons[marker]:
+                    item.add_marker(pytest.mark.skip(reason=reasons[marker]))
+
 
 NB201_EXAMPLE = "|avg_pool_3x3~0|+|skip_connect~0|none~1|+|nor_conv_1x1~0|avg_pool_3x3~1|nor_conv_1x1~2|"
 

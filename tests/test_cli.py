@@ -91,6 +91,7 @@ def test_missing_images_fail_before_any_shard_is_dispatched(tmp_path, monkeypatc
     assert not list((tmp_path / "out").rglob("*.parquet"))
 
 
+@pytest.mark.fulldata  # HELP's tables are fetched, not embedded
 def test_ingest_loads_truth_and_latency_tables_idempotently(tmp_path, monkeypatch, capsys):
     from zsdist.analysis.views import connect
 

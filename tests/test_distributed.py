@@ -21,6 +21,7 @@ from zsdist.errors import ZsdistError
 
 from conftest import REPO, write_workflow
 
+pytestmark = pytest.mark.ray  # Ray clusters of several nodes on this machine
 
 
 def _free_port() -> int:

@@ -118,26 +118,59 @@ def report(
 @app.command()
 def ingest(
     results: str = typer.Option("results", help="Results folder or URI."),
-    source: Optional[list[str]] = typer.Option(None, help="Truth source(s) to load (default: all)."),
-    file: Optional[str] = typer.Option(None, help="Read this file instead of the reference data (one source)."),
-    latency_tables: bool = typer.Option(True, help="Also load the HW-NAS-Bench and HELP NB201 latency tables."),
+    source: Optional[list[str]] = typer.Option(
+        None, help="Truth source(s) (nb201, nb101, transnas_micro, autoformer_tiny, pit) or latency table source(s) "
+                   "(hw_nas_bench, help); default: every truth source that is available."),
+    file: Optional[str] = typer.Option(
+        None, help="Read this file instead of the reference data (one --source): the layout's CSV/JSON, NASLib's "
+                   "zero-cost JSON (nb201, nb101, transnas_micro), or HELP's latency lists (a folder of .pt)."),
+    latency_tables: bool = typer.Option(True, help="Also load the published latency tables of the chosen sources' "
+                                                   "spaces (HW-NAS-Bench and HELP for nb201)."),
+    force: bool = typer.Option(False, help="Load a source that covers fewer architectures than the whole benchmark, "
+                                           "and replace what the results hold even with fewer rows."),
 ) -> None:
-    """Load ground truth into `truth` and device tables into `latency` (rewrites: running it twice changes
-    nothing)."""
-    from hw_models.tables import ingest_tables
+    """Load ground truth into `truth` and device tables into `latency` (rewrites whole files; loading the same
+    input again changes nothing)."""
+    from zsdist.ingest import ingest as run_ingest
     from zsdist.store import Store
-    from zsdist.truth import TRUTH, ingest as run_ingest
 
-    names = source or TRUTH.names()
-    if file and len(names) != 1:
-        raise ZsdistError("--file needs exactly one --source")
     store = Store(results)
     store.check_writable()
-    for name in names:
-        typer.echo(f"truth {name}: {run_ingest(store, name, file)} rows")
-    if latency_tables:
-        for name, rows in ingest_tables(store).items():
-            typer.echo(f"latency tables {name}: {rows} rows")
+    run_ingest(store, source or (), file, force, latency_tables, say=typer.echo)
+
+
+data_app = typer.Typer(no_args_is_help=True,
+                       help="Reference data: what is embedded, cached or missing; fetch the rest.")
+app.add_typer(data_app, name="data")
+
+
+@data_app.command("status")
+def data_status(
+    verify: bool = typer.Option(False, help="Also check each file's contents against the sources table's checksum."),
+) -> None:
+    """List each reference-data source: embedded, in the data folder (ZSDIST_DATA), cached, or missing."""
+    from zsdist.analysis.output import render
+    from zsdist.refdata.fetch import status
+    from zsdist.refdata.sources import SOURCES
+    from zsdist.settings import cache_root
+
+    rows = [(s.name, s.state, f"{s.size / 1e6:.1f} MB" if s.size else "-", SOURCES.get(s.name).what, s.detail)
+            for s in status(verify)]
+    typer.echo(render(["source", "where", "size", "what", "note"], rows, "table"))
+    typer.echo(f"cache: {cache_root()} (ZSDIST_CACHE)")
+
+
+@data_app.command("fetch")
+def data_fetch(
+    sources: Optional[list[str]] = typer.Argument(None, help="Sources to fetch (default: all that are not embedded)."),
+    from_: Optional[str] = typer.Option(
+        None, "--from", help="Take the files from this folder instead of the internet: a data folder in our layout, "
+                             "or the benchmarks' own files (e.g. a clone of their repository)."),
+) -> None:
+    """Download what is not embedded from its public source, check it, convert it and cache it."""
+    from zsdist.refdata.fetch import fetch
+
+    fetch(sources or (), from_)
 
 
 @app.command()

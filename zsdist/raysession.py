@@ -16,7 +16,7 @@ import threading
 from typing import Iterator
 
 from zsdist.errors import ZsdistError
-from zsdist.settings import DATA_ENV
+from zsdist.settings import CACHE_ENV, DATA_ENV
 
 STARTS = 2
 
@@ -44,7 +44,7 @@ def ray_session(address: str | None = None, num_cpus: int | None = None, announc
     """Ray for the duration of the block: connect to `address`, or start a private local instance.
 
     A process that has already initialised Ray itself (a library user, a test) keeps its own connection.
-    Only a private Ray gets this process's data setting; a cluster's nodes bring their own.
+    Only a private Ray gets this process's data and cache settings; a cluster's nodes bring their own.
     """
     import ray
 
@@ -57,7 +57,8 @@ def ray_session(address: str | None = None, num_cpus: int | None = None, announc
     if address:
         ray.init(address=address, **options)
     else:
-        env = {DATA_ENV: os.path.abspath(os.environ[DATA_ENV])} if os.environ.get(DATA_ENV) else {}
+        env = {k: os.path.abspath(os.path.expanduser(os.environ[k]))
+               for k in (DATA_ENV, CACHE_ENV) if os.environ.get(k)}
         _start_private(num_cpus, {"env_vars": env} if env else None, options)
         if announce:
             resources = ray.cluster_resources()

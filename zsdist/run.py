@@ -207,6 +207,17 @@ class _Dispatch:
             self.leases.release(f"{shard.table}-{shard.key}")
 
 
+def _ensure_truth(store: Store, workflow: Workflow) -> None:
+    """Load each space's ground truth into the results when it is available, so the correlation table is not
+    empty; otherwise say what to run."""
+    from zsdist.truth import ensure_truth
+
+    for space in dict.fromkeys(job.space for job in workflow.jobs):
+        hint = ensure_truth(store, space)
+        if hint:
+            print(f"zsdist: {hint}", file=sys.stderr)
+
+
 def launch(workflow: Workflow, output: str | None = None, address: str | None = None,
            max_in_flight: int | None = None, show_progress: bool = True, lease_s: float = TTL_S) -> LaunchSummary:
     """Compute every missing shard of `workflow` (on a private Ray unless `address` names a cluster)."""
@@ -219,6 +230,7 @@ def launch(workflow: Workflow, output: str | None = None, address: str | None = 
     store.check_writable()
     _record_run(store, workflow, finished=not todo)
     if not todo:
+        _ensure_truth(store, workflow)
         return LaunchSummary(**summary, shards_skipped=len(shards), shards_done=0, archs_done=0, evaluations=0,
                              failed_rows=0)
     if show_progress:
@@ -239,6 +251,7 @@ def launch(workflow: Workflow, output: str | None = None, address: str | None = 
         raise RunIncomplete(f"{len(work.broken)} shard(s) failed, the {work.done} finished ones are kept; "
                             f"relaunch to compute the rest. First: {work.broken[0]}")
     _record_run(store, workflow, finished=True)
+    _ensure_truth(store, workflow)
     return LaunchSummary(**summary, shards_skipped=len(shards) - len(todo) + work.skipped, shards_done=work.done,
                          archs_done=work.archs, evaluations=work.evaluations, failed_rows=work.failed,
                          nodes=tuple(sorted(work.nodes)))

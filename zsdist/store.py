@@ -86,8 +86,10 @@ class Store:
         except (OSError, pa.ArrowException) as exc:
             raise ZsdistError(f"output folder {self.uri} is not writable: {exc}") from None
 
-    def write(self, table: str, rows: Sequence[dict] | pa.Table, key: str, **partition: str) -> str:
-        """Write one file atomically: a temporary name in the same folder, then a rename."""
+    def write(self, table: str, rows: Sequence[dict] | pa.Table, key: str, metadata: dict[str, str] | None = None,
+              **partition: str) -> str:
+        """Write one file atomically: a temporary name in the same folder, then a rename. `metadata` goes into the
+        Parquet schema (e.g. what input a reference table was loaded from)."""
         data = rows if isinstance(rows, pa.Table) else pa.Table.from_pylist(list(rows), schema=SCHEMAS[table])
         fs, _ = self.filesystem
         final = self.path(table, key, **partition)
@@ -95,7 +97,7 @@ class Store:
         fs.create_dir(folder, recursive=True)
         tmp = f"{folder}/_tmp-{uuid.uuid4().hex}.partial"
         with fs.open_output_stream(tmp) as out:
-            pq.write_table(data.cast(SCHEMAS[table]), out)
+            pq.write_table(data.cast(SCHEMAS[table]).replace_schema_metadata(metadata), out)
         fs.move(tmp, final)
         return final
 
@@ -120,6 +122,18 @@ class Store:
         fs.create_dir(target.rsplit("/", 1)[0], recursive=True)
         fs.move(path, target)
         return target
+
+    def footer(self, path: str) -> tuple[int, dict[str, str]] | None:
+        """Row count and schema metadata of a readable file at `path` (None when it is missing or unreadable)."""
+        fs, _ = self.filesystem
+        if not self.exists(path):
+            return None
+        try:
+            with fs.open_input_file(path) as f:
+                meta = pq.read_metadata(f)
+        except (OSError, pa.ArrowException):
+            return None
+        return meta.num_rows, {k.decode(): v.decode() for k, v in (meta.metadata or {}).items()}
 
     def read(self, table: str, key: str, **partition: str) -> pa.Table | None:
         path = self.path(table, key, **partition)
