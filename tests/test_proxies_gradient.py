@@ -191,3 +191,174 @@ def test_the_proxy_benchmark_is_registered():
     from zsdist.bench import BENCHES
 
     assert "proxies" in BENCHES
+
+
+# ---- NB201: every sped-up path of the shared evaluator against the proxy's definition, computed alone ----------
+# The references below run each definition the plain way: a fresh copy of the same network per proxy, its own
+# forward and backward passes, `.backward()` into `.grad`, no sharing. They use the layout the evaluator uses
+# (channels-last), so the comparison pins the shared passes, not float reassociation.
+
+from zsdist.data import load_batch  # noqa: E402
+from zsdist.proxies.introspect import LAYERS, batch_statistics  # noqa: E402
+from zsdist.proxies.probe import Probe  # noqa: E402
+from zsdist.spaces import create_space  # noqa: E402
+
+NB201_CELL = 9009  # conv 3×3, conv 1×1, avg-pool and skip edges: every kind of NB201 layer
+
+
+@pytest.fixture(scope="module")
+def cell():
+    torch.set_num_threads(1)
+    space = create_space("nb201")
+    batch = load_batch("cifar10", 8, 0)
+    build = lambda: space.build(NB201_CELL, "cifar10")  # noqa: E731
+    together = {r.proxy: r for r in evaluate(build, batch, resolve_proxies("all"), seed=0)}
+    torch.manual_seed(0)
+    net = build().to(memory_format=torch.channels_last)
+    return net, Batch(batch.inputs.contiguous(memory_format=torch.channels_last), batch.labels), together
+
+
+def _fresh(net: nn.Module) -> nn.Module:
+    return copy.deepcopy(net).train()
+
+
+def _layer_weights(net: nn.Module) -> list[torch.Tensor]:
+    return [m.weight for m in net.modules() if isinstance(m, LAYERS)]
+
+
+def _loss_backward(net: nn.Module, batch: Batch) -> nn.Module:
+    F.cross_entropy(net(batch.inputs), batch.labels).backward()
+    return net
+
+
+def _check(together: dict, name: str, expected: float, rel: float = 1e-5) -> None:
+    result = together[name]
+    assert result.status == "ok", result.error
+    expected = expected.detach() if isinstance(expected, torch.Tensor) else expected
+    assert result.value == pytest.approx(float(expected), rel=rel), name
+
+
+def test_shared_gradient_saliencies_equal_their_definitions_on_an_nb201_cell(cell):
+    net, batch, together = cell
+    weights = _layer_weights(_loss_backward(copied := _fresh(net), batch))
+    _check(together, "grad_norm", sum(w.grad.double().norm() for w in weights))
+    _check(together, "snip", sum((w.double() * w.grad.double()).abs().sum() for w in weights))
+    _check(together, "plain", sum((w.double() * w.grad.double()).sum() for w in weights), rel=1e-4)
+    _check(together, "l2_norm", sum(w.detach().double().norm() for w in _layer_weights(copied)))
+
+
+def test_shared_fisher_equals_its_definition_on_an_nb201_cell(cell):
+    net, batch, together = cell
+    copied, outputs = _fresh(net), []
+    def keep(module: nn.Module, _inputs: tuple, out: torch.Tensor) -> None:
+        out.retain_grad()
+        outputs.append((module, out))
+
+    for m in copied.modules():
+        if isinstance(m, LAYERS):
+            m.register_forward_hook(keep)
+    _loss_backward(copied, batch)
+    total = 0.0
+    for m, out in outputs:
+        product = (out * out.grad).double()
+        per_channel = product.sum((2, 3)) if isinstance(m, nn.Conv2d) else product
+        total += 0.5 * per_channel.pow(2).mean(0).sum()
+    _check(together, "fisher", total)
+
+
+def test_shared_grasp_equals_its_own_hessian_gradient_pass_on_an_nb201_cell(cell):
+    net, batch, together = cell
+    copied = _fresh(net)
+    weights = _layer_weights(copied)
+    g = torch.autograd.grad(F.cross_entropy(copied(batch.inputs), batch.labels), weights, create_graph=True)
+    hg = torch.autograd.grad(sum((gi.detach() * gi).sum() for gi in g), weights)
+    _check(together, "grasp", -sum((w.detach().double() * h.double()).sum() for w, h in zip(weights, hg)), rel=1e-4)
+
+
+def test_shared_input_jacobian_proxies_equal_their_own_pass_on_an_nb201_cell(cell):
+    net, batch, together = cell
+    inputs = batch.inputs.clone().requires_grad_(True)
+    (jac,) = torch.autograd.grad(_fresh(net)(inputs).sum(), inputs)
+    jac = jac.flatten(1).double().numpy()
+    eig = np.linalg.eigvalsh(np.corrcoef(jac))
+    _check(together, "jacob_cov", -np.sum(np.log(eig + K) + 1 / (eig + K)))
+    labels = batch.labels.numpy()
+    scores = [np.log(np.abs(np.corrcoef(jac[labels == c])) + K).sum() for c in np.unique(labels)
+              if (labels == c).sum() >= 2]
+    _check(together, "epe_nas", np.abs(scores).sum())
+
+
+def test_ntk_and_gradsign_equal_one_backward_per_sample_on_an_nb201_cell(cell):
+    net, batch, together = cell
+    stats, handles = {}, []
+    frozen = _fresh(net)
+    def record(module: nn.Module, args: tuple) -> None:
+        stats[module] = args[0].mean((0, 2, 3)), args[0].var((0, 2, 3), unbiased=False)
+
+    for m in frozen.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            handles.append(m.register_forward_pre_hook(record))
+    with torch.no_grad():
+        frozen(batch.inputs)
+    for h in handles:
+        h.remove()
+    frozen.eval()
+    for m, (mean, var) in stats.items():
+        m.running_mean, m.running_var = mean, var
+    every = [m.weight for m in frozen.modules() if isinstance(getattr(m, "weight", None), nn.Parameter)]
+    rows, signs = [], 0
+    for x, y in zip(batch.inputs, batch.labels):
+        logits = frozen(x[None])
+        logit_grads = torch.autograd.grad(logits.sum(), every, retain_graph=True)
+        rows.append(torch.cat([g.flatten() for g in logit_grads]).double())
+        signs = signs + torch.cat([torch.sign(g).flatten() for g in torch.autograd.grad(
+            F.cross_entropy(logits, y[None]), _layer_weights(frozen))])
+    jac = torch.stack(rows)
+    eig = torch.linalg.eigvalsh(jac @ jac.T)
+    _check(together, "ntk", eig[-1] / eig[0], rel=1e-3)
+    _check(together, "gradsign", signs.abs().sum(), rel=1e-3)
+
+
+def test_zico_equals_two_half_batch_backwards_on_an_nb201_cell(cell):
+    net, batch, together = cell
+    per_half = []
+    for idx in (slice(0, 4), slice(4, 8)):
+        weights = _layer_weights(_loss_backward(copied := _fresh(net), Batch(batch.inputs[idx], batch.labels[idx])))
+        per_half.append([w.grad.double() for w in weights])
+        del copied
+    score = 0.0
+    for a, b in zip(*per_half):
+        grads = torch.stack([a, b])
+        std, keep = grads.std(0, unbiased=False), grads.std(0, unbiased=False) != 0
+        total = (grads.abs().mean(0)[keep] / std[keep]).sum()
+        score += math.log(total) if total > 0 else 0.0
+    _check(together, "zico", score)
+
+
+def test_synflow_equals_a_float64_copy_with_absolute_weights_on_an_nb201_cell(cell):
+    net, batch, together = cell
+    copied = copy.deepcopy(net).double().eval()
+    with torch.no_grad():
+        for t in copied.state_dict().values():
+            if t.is_floating_point():
+                t.abs_()
+    copied(torch.ones_like(batch.inputs[:1], dtype=torch.float64)).sum().backward()
+    _check(together, "synflow", sum((w * w.grad).abs().sum() for w in _layer_weights(copied)), rel=1e-9)
+
+
+def test_every_pass_leaves_the_probed_network_pristine():
+    space, batch = create_space("nb201"), load_batch("cifar10", 4, 0)
+    probe = Probe(lambda: space.build(NB201_CELL, "cifar10"), batch, seed=0)
+    before = {k: v.clone() for k, v in probe.model.state_dict().items()}
+    with batch_statistics(probe.model):
+        assert all(m.training for m in probe.model.modules())
+    probe.model.eval()
+    for proxy in resolve_proxies("all"):
+        try:
+            proxy.fn(probe)
+        except ValueError:
+            pass  # proxies undefined on NB201 (TF-TAS): their passes still ran
+    assert not any(m.training for m in probe.model.modules())  # modes restored after every pass
+    assert all(p.grad is None for p in probe.model.parameters())
+    for k, v in probe.model.state_dict().items():
+        assert torch.equal(v, before[k]), k  # no running statistics updated, no weight touched
