@@ -362,3 +362,22 @@ def test_every_pass_leaves_the_probed_network_pristine():
     assert all(p.grad is None for p in probe.model.parameters())
     for k, v in probe.model.state_dict().items():
         assert torch.equal(v, before[k]), k  # no running statistics updated, no weight touched
+
+
+def test_the_proxy_benchmark_states_a_floor_for_every_proxy_and_prints_every_row():
+    from zsdist.bench.proxies import FLOOR, report
+
+    assert set(FLOOR) == {p.name for p in resolve_proxies("all")}
+    names = ["params", "snip", "jacob_cov", "synflow"]
+    text = report({"all pool": 15624}, batch_size=4, names=names)
+    rows = {line.split()[0] for line in text.splitlines() if line and not line.startswith(("NB201", "cell", "proxy"))}
+    assert set(names) <= rows and "SET" in rows
+    assert "survey's 8 proxies, zsdist vs the reference protocol" in text
+
+
+def test_the_reference_protocol_gives_the_evaluators_values(cell):
+    from zsdist.bench.reference import SURVEY
+
+    net, batch, together = cell
+    for name, reference in SURVEY.items():
+        _check(together, name, reference(net, batch), rel=1e-4)
