@@ -1,11 +1,11 @@
 """`zsdist bench proxies`: every proxy on NB201 cells of every size, against the floor its definition sets.
 
 Per cell and proxy (alone, and the whole set in shared passes): CPU seconds on one thread, the FLOPs executed
-(torch.utils.flop_counter's formulas: convolutions and matrix products, forward and backward), the floor, and their ratio.
-The floor is the fewest passes a proxy's definition needs (FLOOR, stated in words), each pass's FLOPs counted the
-same way on this cell, divided by the conv/matmul rate this machine sustains on the cell's own convolutions,
-measured in the same run. Beside it, the survey's 8 proxies computed the reference protocol's way
-(zsdist.bench.reference: alone, a fresh copy each, own passes, default layout) give the speed-up of zsdist.
+(torch.utils.flop_counter's formulas: convolutions and matrix products, forward and backward), the floor, and
+their ratio. The floor is the fewest passes a proxy's definition needs (FLOOR, stated in words), each pass's FLOPs
+counted the same way on this cell, divided by the rate this machine sustains on the cell's own convolutions and
+matrix products, measured in the same run. Beside it, the survey's 8 proxies computed the reference protocol's
+way (zsdist.bench.reference: alone, a fresh copy each, own passes, default layout) give zsdist's speed-up.
 """
 from __future__ import annotations
 

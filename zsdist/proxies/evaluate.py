@@ -11,7 +11,7 @@ from torch import nn
 
 from zsdist.data import Batch
 from zsdist.proxies.base import Proxy
-from zsdist.proxies.probe import DEPENDS, QUANTITIES, Probe
+from zsdist.proxies.probe import QUANTITIES, Probe, closure
 
 
 @dataclass(frozen=True)
@@ -33,13 +33,7 @@ def _failure(exc: BaseException) -> tuple[str, str]:
 def _providers(proxy: Proxy) -> list:
     """The distinct providers of a proxy's needs and of what they build on, in a stable order (so error messages
     are deterministic)."""
-    names, todo = set(), list(proxy.needs)
-    while todo:
-        name = todo.pop()
-        if name not in names:
-            names.add(name)
-            todo.extend(DEPENDS[name])
-    return sorted({QUANTITIES[n] for n in names}, key=lambda provider: provider.__qualname__)
+    return sorted({QUANTITIES[n] for n in closure(proxy.needs)}, key=lambda provider: provider.__qualname__)
 
 
 def evaluate(build: Callable[[], nn.Module], batch: Batch, proxies: Sequence[Proxy], seed: int,

@@ -49,6 +49,20 @@ def provides(*names: str, needs: Iterable[str] = ()) -> Callable[[Provider], Pro
     return add
 
 
+def closure(names: Iterable[str], known: Iterable[str] = ()) -> set[str]:
+    """`names` and every quantity their providers build on, stopping at the `known` ones (already computed)."""
+    known, found = set(known), set()
+    todo = [n for n in names if n not in known]
+    while todo:
+        name = todo.pop()
+        if name not in QUANTITIES:
+            raise KeyError(f"no provider for quantity '{name}'")
+        if name not in found:
+            found.add(name)
+            todo.extend(n for n in DEPENDS[name] if n not in known)
+    return found
+
+
 class Probe:
     """Builds the network once (seeded, PyTorch default init) and caches shared quantities."""
 
@@ -82,17 +96,8 @@ class Probe:
         providers registered before it. A provider that fails does not stop the others; its exception is
         returned, so only the proxies that need it fail.
         """
-        missing: set[str] = set()
-        todo = [n for n in names if n not in self._values]
-        while todo:
-            name = todo.pop()
-            if name not in QUANTITIES:
-                raise KeyError(f"no provider for quantity '{name}'")
-            if name not in missing:
-                missing.add(name)
-                todo.extend(n for n in DEPENDS[name] if n not in self._values)
         by_provider: dict[Provider, set[str]] = {}
-        for name in missing:
+        for name in closure(names, self._values):
             by_provider.setdefault(QUANTITIES[name], set()).add(name)
         order = {provider: i for i, provider in enumerate(dict.fromkeys(QUANTITIES.values()))}
         failures: dict[Provider, Exception] = {}
