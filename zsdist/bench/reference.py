@@ -99,7 +99,7 @@ def synflow(net: nn.Module, batch: Batch) -> float:
             if tensor.is_floating_point():
                 tensor.abs_()
     net(torch.ones_like(batch.inputs[:1], dtype=torch.float64)).sum().backward()
-    return float(sum((w * w.grad).abs().sum() for w in _weights(net) if w.grad is not None))
+    return float(sum((w.detach() * w.grad).abs().sum() for w in _weights(net) if w.grad is not None))
 
 
 SURVEY: dict[str, Reference] = {"grad_norm": grad_norm, "snip": snip, "grasp": grasp, "fisher": fisher,
