@@ -86,8 +86,10 @@ def block_trainability(g_in: torch.Tensor, g_out: torch.Tensor) -> torch.Tensor:
 def az_pass(probe: Probe, wanted: frozenset[str]) -> dict[str, dict[str, torch.Tensor]]:
     """Expressivity, progressivity and trainability from one forward and one block-wise backward."""
     gen = torch.Generator().manual_seed(probe.seed)
-    model = reinit(probe.copy_model().train(), lambda w: nn.init.kaiming_normal_(
-        w, mode="fan_in", nonlinearity="relu", generator=gen))
+    # drawn on the host in standard layout (as the seeded generator is), so that a channels-last network on any
+    # device gets the same weights, element for element
+    model = reinit(probe.copy_model().train(), lambda w: w.copy_(nn.init.kaiming_normal_(
+        torch.empty(w.shape, dtype=w.dtype), mode="fan_in", nonlinearity="relu", generator=gen)))
     blocks = find_blocks(model)
     features: list[torch.Tensor] = []
 
