@@ -332,3 +332,15 @@ def test_the_proxy_benchmark_states_a_floor_for_every_proxy_and_prints_every_row
     rows = {line.split()[0] for line in text.splitlines() if line and not line.startswith(("NB201", "cell", "proxy"))}
     assert set(names) <= rows and "SET" in rows
     assert "survey's 8 proxies, zsdist vs the reference protocol" in text
+
+
+def test_the_gpu_benchmark_runs_as_a_dry_run_without_cuda(monkeypatch):
+    from zsdist.bench import BENCHES
+    from zsdist.bench.gpu import IN_FLIGHT, report
+
+    assert "gpu" in BENCHES
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    text = report([15624], counted=1, batch_size=2)
+    assert "dry run (no CUDA device)" in text
+    hours = [float(line.split(":")[1].split()[0]) for line in text.splitlines() if "in flight:" in line]
+    assert len(hours) == len(IN_FLIGHT) and all(h > 0 for h in hours) and hours == sorted(hours, reverse=True)

@@ -36,9 +36,9 @@ def _cells(quick: bool) -> list[int]:
     return create_space("nb201").sample(2 if quick else 8, SEED)
 
 
-def _per_cell_work(cells: list[int]) -> tuple[float, float]:
-    """Mean FLOPs and operators of every proxy on one NB201 cell (CIFAR-10, batch 64), counted on the CPU."""
-    space, batch, proxies = create_space("nb201"), load_batch("cifar10", 64, SEED), resolve_proxies("all")
+def _per_cell_work(cells: list[int], batch_size: int) -> tuple[float, float]:
+    """Mean FLOPs and operators of every proxy on one NB201 cell (CIFAR-10), counted on the CPU."""
+    space, batch, proxies = create_space("nb201"), load_batch("cifar10", batch_size, SEED), resolve_proxies("all")
     flops = ops = 0.0
     for cell in cells:
         with Work() as work:
@@ -104,10 +104,14 @@ def _measure(cells: list[int], in_flight: int) -> tuple[float, float]:
 
 @register_bench("gpu")
 def bench_gpu(quick: bool) -> str:
-    cells = _cells(quick)
-    flops, ops = _per_cell_work(cells[:2])
-    lines = [f"every proxy, NB201 CIFAR-10 cells, batch 64: {flops / 1e9:.1f} GFLOP and {ops:,.0f} operators per "
-             f"cell (mean of {min(2, len(cells))} cells, counted on the CPU)",
+    return report(_cells(quick), counted=1 if quick else 2, batch_size=64)
+
+
+def report(cells: list[int], counted: int, batch_size: int) -> str:
+    """The estimate from `counted` of `cells` on the CPU; with CUDA, the measured rates on all of them."""
+    flops, ops = _per_cell_work(cells[:counted], batch_size)
+    lines = [f"every proxy, NB201 CIFAR-10 cells, batch {batch_size}: {flops / 1e9:.1f} GFLOP and {ops:,.0f} "
+             f"operators per cell (mean of {len(cells[:counted])} cells, counted on the CPU)",
              f"nightly NB201 estimate (15,625 cells × {', '.join(NIGHTLY_DATASETS)}; assumed {GPU_RATE / 1e12:.0f} "
              f"TFLOP/s sustained, {HOST_SECONDS_PER_OP * 1e6:.0f} µs host time per operator):"]
     lines += [f"  {n} architecture{'s' if n > 1 else ''} in flight: {estimate(flops, ops, n):.1f} h" for n in IN_FLIGHT]
