@@ -261,7 +261,7 @@ def compare(
 
 @app.command()
 def bench(
-    name: str = typer.Argument(..., help="Which benchmark (see `zsdist bench --help`): proxies, scaling, latency."),
+    name: str = typer.Argument(..., help="Which benchmark: proxies, scaling, latency, gpu (and others registered)."),
     quick: bool = typer.Option(False, help="A smaller sample, for a fast look."),
 ) -> None:
     """Measure speed, printed as ratios against a baseline measured in the same run."""
