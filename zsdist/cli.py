@@ -12,27 +12,25 @@ from zsdist.errors import RunIncomplete, ZsdistError
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True,
                   help="Zero-shot NAS proxies at scale: launch runs on Ray, query results with DuckDB SQL.")
 
+# the run's stored summary (written when the launch finished): no score is read again
 CORRELATION_SQL = """
 SELECT space, dataset, proxy, n, round(spearman, 4) AS spearman, round(kendall, 4) AS kendall,
        round(pearson, 4) AS pearson
-FROM correlation WHERE run_id = '{run_id}' AND metric = 'test_acc' ORDER BY space, dataset, spearman DESC"""
+FROM run_correlation WHERE run_id = $run AND metric = 'test_acc' ORDER BY space, dataset, spearman DESC"""
 
 
-def _print_query(results: str, sql: str, fmt: str) -> None:
-    import duckdb
-
+def _print_query(results: str, sql: str, fmt: str, params: Optional[dict] = None) -> None:
     from zsdist.analysis.output import FORMATS, render
-    from zsdist.analysis.views import connect
+    from zsdist.analysis.views import connect, user_errors
 
     if fmt not in FORMATS:
         raise ZsdistError(f"unknown format '{fmt}' (known: {', '.join(FORMATS)})")
     con = connect(results)
-    try:
-        cursor = con.execute(sql)
-    except duckdb.Error as exc:
-        raise ZsdistError(f"query failed: {str(exc).splitlines()[0]}") from None
-    columns = [d[0] for d in cursor.description or []]
-    typer.echo(render(columns, cursor.fetchall(), fmt))
+    with user_errors(results):
+        cursor = con.execute(sql, params)
+        columns = [d[0] for d in cursor.description or []]
+        rows = cursor.fetchall()
+    typer.echo(render(columns, rows, fmt))
 
 
 @app.command()
@@ -43,6 +41,8 @@ def launch(
         None, help="An existing Ray cluster: host:port or 'auto' to drive it from here, http://head:8265 to submit "
                    "a Ray Job to it (default: an embedded local Ray)."),
     cluster: Optional[str] = typer.Option(None, help="Ray cluster-launcher YAML: `ray up` it, submit a Ray Job."),
+    compact: bool = typer.Option(False, help="Once the run is finished, merge its shard files into one sorted file "
+                                             "per table and space (see `zsdist compact`)."),
 ) -> None:
     """Run a workflow: compute every proxy of every job, write Parquet, print the correlation table."""
     from zsdist import remote
@@ -60,10 +60,10 @@ def launch(
             if forward:
                 forward.terminate()
         raise typer.Exit(code)
-    summary = run_launch(wf, output=output, address=address)
+    summary = run_launch(wf, output=output, address=address, compact=compact)
     typer.echo(f"run {summary.run_id}: {summary.shards_done} shards computed, {summary.shards_skipped} already "
                f"done, {summary.archs_done} architectures, {summary.failed_rows} failed rows → {summary.output}")
-    _print_query(summary.output, CORRELATION_SQL.format(run_id=summary.run_id), "table")
+    _print_query(summary.output, CORRELATION_SQL, "table", {"run": summary.run_id})
 
 
 @app.command()
@@ -77,6 +77,22 @@ def query(
 
 
 @app.command()
+def compact(
+    run: str = typer.Argument(..., help="The finished run to compact."),
+    results: str = typer.Option("results", help="Results folder or URI."),
+) -> None:
+    """Merge a finished run's shard files into one sorted file per table and space (queries then open a few files
+    per run instead of hundreds); the run stays done, a relaunch recomputes nothing. Also writes the run's summary
+    if it has none."""
+    from zsdist.compaction import compact_run
+    from zsdist.store import Store
+
+    done = compact_run(Store(results), run)
+    typer.echo(f"run {done.run_id}: {done.files} shard files merged into {done.partitions} compacted files "
+               f"({done.rows} rows)" if done.files else f"run {done.run_id} is compacted already")
+
+
+@app.command()
 def report(
     results: str = typer.Option("results", help="Results folder or URI."),
     run: Optional[str] = typer.Option(None, help="Run id (default: the run started last)."),
@@ -84,8 +100,10 @@ def report(
 ) -> None:
     """Write an HTML page and Markdown with the correlation, selection and hardware tables and plots."""
     from zsdist.analysis.report import write_report
+    from zsdist.analysis.views import user_errors
 
-    done = write_report(results, run, out)
+    with user_errors(results):
+        done = write_report(results, run, out)
     typer.echo(f"report of run {done.run_id}: {len(done.tables)} tables, {len(done.figures)} plots → "
                f"{out}/report.html, {out}/report.md")
 
