@@ -7,7 +7,8 @@ az_nas (Lee & Ham, CVPR 2024): Σ over the four AZ-NAS components of log(rank / 
 ascending (rank N = best, ties get their average rank) among the architectures of one run × space × dataset that
 have all four components ok or nan; N is that population's size. A nan component (no feature variance, an
 identity block) ranks below every number, as the authors score it −inf; an error row leaves the architecture
-out. Its seconds are the components' seconds summed.
+out. Its seconds are the components' seconds summed. Sums run in component order, so that a run's value is
+the same to the last bit however DuckDB splits the work.
 """
 from __future__ import annotations
 
@@ -35,7 +36,8 @@ az_ranked AS (
         count(*) OVER (PARTITION BY space, dataset, proxy) AS n
     FROM az_ok)
 SELECT space, arch_id, any_value(arch) AS arch, dataset, 'az_nas' AS proxy,
-       sum(ln(r / n)) AS value, sum(seconds) AS seconds, 'ok' AS status, NULL::VARCHAR AS error,
+       list_sum(list(ln(r / n) ORDER BY proxy)) AS value, list_sum(list(seconds ORDER BY proxy)) AS seconds,
+       'ok' AS status, NULL::VARCHAR AS error,
        any_value(batch_size) AS batch_size, any_value(seed) AS seed, any_value(device) AS device,
        $options AS options, any_value(version) AS version
 FROM az_ranked

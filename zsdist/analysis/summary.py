@@ -71,9 +71,14 @@ def is_current(store: Store, run_id: str) -> bool:
 
 
 def ensure_summary(store: Store, run_id: str) -> bool:
-    """Write the run's summary unless it is current; True when it was (re)written."""
+    """Write the run's summary unless it is current; True when it was (re)written. A summary file that does not
+    read is set aside first (under _broken/), since queries would stop on it."""
     if is_current(store, run_id):
         return False
+    for table, key, partition in _files(store, run_id):
+        path = store.path(table, key, **partition)
+        if store.exists(path) and store.metadata(path) is None:
+            store.set_aside(path)
     finalize_run(store, run_id)
     return True
 

@@ -33,18 +33,23 @@ _SQL_TYPES = {pa.int64(): "BIGINT", pa.int32(): "INTEGER", pa.float64(): "DOUBLE
 _KEYS = ("run_id", "space", "dataset", "arch_id", "arch")
 
 
+def _empty_view(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    """A view with the table's columns and types and no rows: what the other views are created against."""
+    typed = [f"NULL::VARCHAR AS {p}" for p in PARTITIONS[table]]
+    typed += [f"NULL::{_SQL_TYPES[f.type]} AS {f.name}" for f in SCHEMAS[table]]
+    con.execute(f"CREATE OR REPLACE VIEW {table} AS SELECT {', '.join(typed)} WHERE false")
+
+
 def _table_view(con: duckdb.DuckDBPyConnection, root: str, table: str) -> None:
+    """The table's files: a glob over its partition folders, partition values read from the folder names."""
     parts = PARTITIONS[table]
-    columns = [duckdb.ColumnExpression(c) for c in (*parts, *SCHEMAS[table].names)]
     try:
         files = con.sql("SELECT * FROM read_parquet($files, hive_partitioning = true, hive_types = $types)",
                         params={"files": f"{root}/{table}/{'*/' * len(parts)}*.parquet",
                                 "types": {p: "VARCHAR" for p in parts}})
-    except duckdb.IOException:  # no files yet: an empty view with the same columns and types
-        typed = [f"NULL::VARCHAR AS {p}" for p in parts]
-        typed += [f"NULL::{_SQL_TYPES[f.type]} AS {f.name}" for f in SCHEMAS[table]]
-        files = con.sql(f"SELECT {', '.join(typed)} WHERE false")
-    files.project(*columns).create_view(table)
+    except duckdb.IOException:  # no files yet: the empty view stays
+        return
+    files.project(*[duckdb.ColumnExpression(c) for c in (*parts, *SCHEMAS[table].names)]).create_view(table)
 
 
 def _registry(con: duckdb.DuckDBPyConnection) -> list[str]:
@@ -89,9 +94,10 @@ def connect(results: str, spec: AnalysisSpec = AnalysisSpec()) -> duckdb.DuckDBP
     study.register_families(con)
     for name, sql in spec.tables().items():
         con.execute(f"CREATE VIEW {name} AS {sql}")
-    with user_errors(results):
-        for table in SCHEMAS:
-            _table_view(con, root, table)
+    # every view binds (and so lists the files of) each table it reads when it is created: create them against
+    # empty tables, then point the tables at their files, so opening lists each table's files once
+    for table in SCHEMAS:
+        _empty_view(con, table)
     names = _registry(con)
     con.execute("CREATE VIEW proxy_scores AS SELECT * FROM scores UNION ALL BY NAME SELECT * FROM derived")
     con.execute("""
@@ -106,6 +112,9 @@ def connect(results: str, spec: AnalysisSpec = AnalysisSpec()) -> duckdb.DuckDBP
     for module in (correlation, selection, hardware, study):
         for name, sql in module.VIEWS.items():
             con.execute(f"CREATE VIEW {name} AS {sql}")
+    with user_errors(results):
+        for table in SCHEMAS:
+            _table_view(con, root, table)
     return con
 
 
@@ -169,5 +178,6 @@ def _remedy(store: Store, path: str) -> str:
     if table == "truth" or run == "tables":
         return "move it away and run `zsdist ingest` again"
     if run:
-        return f"move it away; `zsdist compact {run}` (or the next report or compare of the run) writes it again"
+        return (f"`zsdist compact {run}` sets it aside and writes the run's summary again (so does the next compare "
+                "of the run)")
     return "move it away"
