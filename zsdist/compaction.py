@@ -47,6 +47,11 @@ def compact_run(store: Store, run_id: str, shards: Sequence[Shard] | None = None
 
     if shards is None:
         _check_finished(store, run_id)
+        for table in TABLES:
+            for space in store.values(table, run_id=run_id):
+                for path in store.files(table, run_id=run_id, space=space):
+                    if store.metadata(path) is None:
+                        raise _unreadable(path, run_id, "its footer does not read")
     else:
         for shard in shards:
             problem = store.shard_problem(shard.table, shard.key, shard.rows, run_id=run_id, space=shard.job.space)
@@ -116,8 +121,12 @@ def _read_shard(store: Store, path: str, run_id: str) -> pa.Table:
     try:
         return store.read_file(path)
     except (OSError, pa.ArrowException) as exc:
-        raise ZsdistError(f"cannot compact run {run_id}: shard file {path} is not readable Parquet "
-                          f"({str(exc).splitlines()[0]}); launch the run again to recompute it, then compact") from None
+        raise _unreadable(path, run_id, str(exc).splitlines()[0]) from None
+
+
+def _unreadable(path: str, run_id: str, why: str) -> ZsdistError:
+    return ZsdistError(f"cannot compact run {run_id}: shard file {path} is not readable Parquet ({why}); launch the "
+                       "run again to recompute it, then compact")
 
 
 def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:

@@ -50,17 +50,20 @@ def finalize_run(store: Store, run_id: str) -> None:
     """Compute and write the run's derived proxies, then its correlations and counts (which include them)."""
     import pyarrow.compute as pc
 
-    from zsdist.analysis.views import connect
+    from zsdist.analysis.views import connect, user_errors
 
     meta = _stamp(store, run_id)
-    derived = connect(store.uri).sql(DERIVED_SCORES_SQL, params=derived_params(run_id)).to_arrow_table()
+    with user_errors(store.uri):
+        derived = connect(store.uri).sql(DERIVED_SCORES_SQL, params=derived_params(run_id)).to_arrow_table()
     for table, key, partition in _files(store, run_id):
         if table == "derived":
             rows = derived.filter(pc.equal(derived["space"], partition["space"])).drop_columns(["space"])
             store.write(table, rows, key, meta, **partition)
     con = connect(store.uri)  # a new connection: a view made while a table had no file stays empty
     for table, sql in (("run_correlation", CORRELATION_SQL), ("run_stats", STATS_SQL)):
-        store.write(table, con.sql(sql, params={"run": run_id}).to_arrow_table(), SUMMARY, meta, run_id=run_id)
+        with user_errors(store.uri):
+            rows = con.sql(sql, params={"run": run_id}).to_arrow_table()
+        store.write(table, rows, SUMMARY, meta, run_id=run_id)
 
 
 def is_current(store: Store, run_id: str) -> bool:
