@@ -81,8 +81,8 @@ def test_each_run_stores_its_summary_once(history):
     live = con.execute("""SELECT space, dataset, proxy, metric, n, spearman, kendall, pearson FROM correlation
         WHERE run_id = ? ORDER BY ALL""", [RUNS[0]]).fetchall()
     assert len(stored) == len(live) == 3 * 27 * 2  # datasets × proxies × metrics (test_acc, valid_acc)
-    for s, v in zip(stored, live):  # DuckDB's parallel sums may differ in the last bit
-        assert s[:5] == v[:5] and list(s[5:]) == [x if x is None else pytest.approx(x, rel=1e-12) for x in v[5:]]
+    for s, v in zip(stored, live):  # corr() moves by ~1e-7 with how threads split rows
+        assert s[:5] == v[:5] and list(s[5:]) == [x if x is None else pytest.approx(x, abs=1e-6) for x in v[5:]]
     counts = con.execute("SELECT proxy, sum(rows) FROM run_stats WHERE run_id = ? GROUP BY ALL", [RUNS[0]]).fetchall()
     assert len(counts) == 27 and "az_nas" in dict(counts)  # 26 proxies and the derived one
     assert all(n == 3 * CELLS for _, n in counts)  # one row per cell and dataset
