@@ -224,7 +224,7 @@ def test_a_broken_shard_is_set_aside_and_recomputed(tmp_path, cli, damage):
     victim.write_bytes(DAMAGE[damage](victim.read_bytes()))
     code, _, err = cli("launch", "--workflow", path)
     assert code == 0 and "Traceback" not in err
-    assert "scores shard j00-s00000 is broken" in err and "computing it again" in err
+    assert "scores shard j00-s00000 is broken" in err and "computing what it held again" in err
     assert pq.read_metadata(victim).num_rows == 4  # 2 archs × 1 dataset × 2 proxies
     assert {p: p.stat().st_mtime_ns for p in others} == intact  # the intact shard was not recomputed
     assert [p.name for p in (tmp_path / "out" / "_broken").rglob("*.parquet.*")]  # kept aside, not deleted

@@ -12,10 +12,11 @@ from zsdist.errors import RunIncomplete, ZsdistError
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True,
                   help="Zero-shot NAS proxies at scale: launch runs on Ray, query results with DuckDB SQL.")
 
+# the run's stored summary (written when the launch finished): no score is read again
 CORRELATION_SQL = """
 SELECT space, dataset, proxy, n, round(spearman, 4) AS spearman, round(kendall, 4) AS kendall,
        round(pearson, 4) AS pearson
-FROM correlation WHERE run_id = $run AND metric = 'test_acc' ORDER BY space, dataset, spearman DESC"""
+FROM run_correlation WHERE run_id = $run AND metric = 'test_acc' ORDER BY space, dataset, spearman DESC"""
 
 
 # Statement kinds a query may run without --write: reads, and objects of the in-memory database (views, macros,
@@ -23,16 +24,14 @@ FROM correlation WHERE run_id = $run AND metric = 'test_acc' ORDER BY space, dat
 _READ_ONLY = {"SELECT", "EXPLAIN", "CREATE", "DROP", "INSERT", "UPDATE", "DELETE", "MULTI"}
 
 
-def _print_query(results: str, sql: str, fmt: str, write: bool = False, params: dict | None = None) -> None:
-    import duckdb
-
+def _print_query(results: str, sql: str, fmt: str, write: bool = False, params: Optional[dict] = None) -> None:
     from zsdist.analysis.output import FORMATS, render
-    from zsdist.analysis.views import connect
+    from zsdist.analysis.views import connect, user_errors
 
     if fmt not in FORMATS:
         raise ZsdistError(f"unknown format '{fmt}' (known: {', '.join(FORMATS)})")
     con = connect(results)
-    try:
+    with user_errors(results):
         if not write:
             for statement in con.extract_statements(sql):
                 if statement.type.name not in _READ_ONLY:
@@ -40,10 +39,9 @@ def _print_query(results: str, sql: str, fmt: str, write: bool = False, params: 
                                       f"are read-only: pass --write to allow them")
             con.execute("SET lock_configuration = true")
         cursor = con.execute(sql, params)
-    except duckdb.Error as exc:
-        raise ZsdistError(f"query failed: {str(exc).splitlines()[0]}") from None
-    columns = [d[0] for d in cursor.description or []]
-    typer.echo(render(columns, cursor.fetchall(), fmt))
+        columns = [d[0] for d in cursor.description or []]
+        rows = cursor.fetchall()
+    typer.echo(render(columns, rows, fmt))
 
 
 @app.command()
@@ -58,6 +56,8 @@ def launch(
                                            "this workflow last started (a dated run: the one of the same day)."),
     resume: Optional[str] = typer.Option(None, help="Finish this run of the workflow (e.g. an interrupted --fresh "
                                                     "run); its id is printed when it starts."),
+    compact: bool = typer.Option(False, help="Once the run is finished, merge its shard files into one sorted file "
+                                             "per table and space (see `zsdist compact`)."),
 ) -> None:
     """Run a workflow: compute every proxy of every job, write Parquet, print the correlation table."""
     from zsdist.workflow import load_workflow, resumed
@@ -80,7 +80,7 @@ def launch(
             if forward:
                 forward.terminate()
         raise typer.Exit(code)
-    summary = run_launch(wf, output=output, address=address)
+    summary = run_launch(wf, output=output, address=address, compact=compact)
     typer.echo(f"run {summary.run_id}: {summary.shards_done} shards computed, {summary.shards_skipped} already "
                f"done, {summary.archs_done} architectures, {summary.evaluations} evaluations, "
                f"{summary.failed_rows} failed rows → {summary.output}")
@@ -102,6 +102,22 @@ def query(
 
 
 @app.command()
+def compact(
+    run: str = typer.Argument(..., help="The finished run to compact."),
+    results: str = typer.Option("results", help="Results folder or URI."),
+) -> None:
+    """Merge a finished run's shard files into one sorted file per table and space (queries then open a few files
+    per run instead of hundreds); the run stays done, a relaunch recomputes nothing. Also writes the run's summary
+    if it has none."""
+    from zsdist.compaction import compact_run
+    from zsdist.store import Store
+
+    done = compact_run(Store(results), run)
+    typer.echo(f"run {done.run_id}: {done.files} shard files merged into {done.partitions} compacted files "
+               f"({done.rows} rows)" if done.files else f"run {done.run_id} is compacted already")
+
+
+@app.command()
 def report(
     results: str = typer.Option("results", help="Results folder or URI."),
     run: Optional[str] = typer.Option(None, help="Run id (default: the run started last)."),
@@ -109,8 +125,10 @@ def report(
 ) -> None:
     """Write an HTML page and Markdown with the correlation, selection and hardware tables and plots."""
     from zsdist.analysis.report import write_report
+    from zsdist.analysis.views import user_errors
 
-    done = write_report(results, run, out)
+    with user_errors(results):
+        done = write_report(results, run, out)
     typer.echo(f"report of run {done.run_id}: {len(done.tables)} tables, {len(done.figures)} plots → "
                f"{out}/report.html, {out}/report.md")
 

@@ -21,7 +21,7 @@ from zsdist.preflight import RESOURCE_WAIT_S, check_inputs, check_resources
 from zsdist.progress import Progress
 from zsdist.raysession import ray_session
 from zsdist.shard import compute_latency_shard, compute_shard
-from zsdist.store import Store
+from zsdist.store import Problem, Store
 from zsdist.version import code_version
 from zsdist.workflow import Workflow
 
@@ -103,15 +103,18 @@ def _pending(store: Store, shards: list[Shard]) -> list[Shard]:
     one line, and its shard computed again."""
     todo = []
     for shard in shards:
-        path = store.path(shard.table, shard.key, run_id=shard.run_id, space=shard.job.space)
-        problem = store.problem(path, shard.rows)
+        problem = _problem(store, shard)
         if problem is None:
             continue
-        if problem != "missing":
-            print(f"zsdist: {shard.table} shard {shard.key} is broken ({problem}): moved to "
-                  f"{store.set_aside(path)}, computing it again", file=sys.stderr)
+        if not problem.missing:  # a broken compacted file is set aside once; its other shards are then missing
+            print(f"zsdist: {shard.table} shard {shard.key} is broken ({problem.reason}): moved {problem.path} to "
+                  f"{store.set_aside(problem.path)}, computing what it held again", file=sys.stderr)
         todo.append(shard)
     return todo
+
+
+def _problem(store: Store, shard: Shard) -> Problem | None:
+    return store.shard_problem(shard.table, shard.key, shard.rows, run_id=shard.run_id, space=shard.job.space)
 
 
 @dataclass
@@ -135,8 +138,7 @@ class _Dispatch:
     told_wait: bool = False
 
     def finished(self, shard: Shard) -> bool:
-        return self.store.problem(self.store.path(shard.table, shard.key, run_id=shard.run_id,
-                                                  space=shard.job.space), shard.rows) is None
+        return _problem(self.store, shard) is None
 
     def run(self, todo: list[Shard]) -> None:
         queue = collections.deque(todo)
@@ -218,9 +220,25 @@ def _ensure_truth(store: Store, workflow: Workflow) -> None:
             print(f"zsdist: {hint}", file=sys.stderr)
 
 
+def _finish(store: Store, run_id: str, shards: list[Shard], computed: bool, compact: bool) -> None:
+    """Store the finished run's summary (population-level proxies, correlations, counts) once, so that no query
+    recomputes it, and with `compact` merge its shard files into one file per table and partition."""
+    from zsdist.analysis.summary import ensure_summary, finalize_run
+    from zsdist.compaction import compact_run
+
+    if computed:
+        finalize_run(store, run_id)
+    else:
+        ensure_summary(store, run_id)
+    if compact:
+        compact_run(store, run_id, shards)
+
+
 def launch(workflow: Workflow, output: str | None = None, address: str | None = None,
-           max_in_flight: int | None = None, show_progress: bool = True, lease_s: float = TTL_S) -> LaunchSummary:
-    """Compute every missing shard of `workflow` (on a private Ray unless `address` names a cluster)."""
+           max_in_flight: int | None = None, show_progress: bool = True, lease_s: float = TTL_S,
+           compact: bool = False) -> LaunchSummary:
+    """Compute every missing shard of `workflow` (on a private Ray unless `address` names a cluster); `compact`
+    merges the finished run's shard files (zsdist.compaction)."""
     store = Store(output or workflow.output)
     shards = list(plan(workflow))
     todo = _pending(store, shards)
@@ -231,6 +249,7 @@ def launch(workflow: Workflow, output: str | None = None, address: str | None = 
     _record_run(store, workflow, finished=not todo)
     if not todo:
         _ensure_truth(store, workflow)
+        _finish(store, workflow.run_id, shards, computed=False, compact=compact)
         return LaunchSummary(**summary, shards_skipped=len(shards), shards_done=0, archs_done=0, evaluations=0,
                              failed_rows=0)
     if show_progress:
@@ -252,6 +271,7 @@ def launch(workflow: Workflow, output: str | None = None, address: str | None = 
                             f"relaunch to compute the rest. First: {work.broken[0]}")
     _record_run(store, workflow, finished=True)
     _ensure_truth(store, workflow)
+    _finish(store, workflow.run_id, shards, computed=True, compact=compact)
     return LaunchSummary(**summary, shards_skipped=len(shards) - len(todo) + work.skipped, shards_done=work.done,
                          archs_done=work.archs, evaluations=work.evaluations, failed_rows=work.failed,
                          nodes=tuple(sorted(work.nodes)))
