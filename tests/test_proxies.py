@@ -112,3 +112,14 @@ def test_shared_evaluation_equals_each_proxy_alone():
 def test_unknown_proxy_names_the_closest():
     with pytest.raises(ZsdistError, match="did you mean 'synflow'"):
         resolve_proxies(["synflw"])
+
+
+def test_the_catalog_is_the_registry_without_torch():
+    """The CLI and validation read catalog.json; it must say what the registry says."""
+    import json
+
+    from zsdist.proxies import PROXIES, get_proxy
+    from zsdist.proxies.catalog import CATALOG, entry
+
+    assert json.loads(CATALOG.read_text()) == [entry(get_proxy(n)) for n in PROXIES.names()], \
+        "a proxy changed: run `python -m zsdist.proxies.catalog`"

@@ -244,10 +244,10 @@ def spaces() -> None:
 @app.command()
 def proxies() -> None:
     """List the proxies with their direction and needs."""
-    from zsdist.proxies import PROXIES, get_proxy
+    from zsdist.proxies.catalog import catalog
 
-    for name in PROXIES.names():
-        p = get_proxy(name)
+    for name in catalog().names():
+        p = catalog().get(name)
         direction = "higher" if p.higher_is_better else "lower"
         typer.echo(f"{name:16s} {direction:6s} needs: {', '.join(sorted(p.needs)) or '-':20s} {p.description}")
 

@@ -147,7 +147,7 @@ def _resolve(job: Job, where: str) -> Job:
     """Check a well-formed job against the registries: names exist, ids are in the space, settings agree."""
     from hw_models import DEVICES
     from zsdist.data import DATASETS
-    from zsdist.proxies import resolve_proxies
+    from zsdist.proxies.catalog import proxy_names
     from zsdist.spaces import create_space
 
     space = create_space(job.space)
@@ -171,8 +171,8 @@ def _resolve(job: Job, where: str) -> Job:
         raise ZsdistError(f"{where}.device = \"{job.device}\" needs num_gpus > 0 (the GPU share of each shard task)")
     if job.num_gpus > 1 and not job.num_gpus.is_integer():
         raise ZsdistError(f"{where}.num_gpus above 1 must be a whole number, not {job.num_gpus:g}")
-    proxies = resolve_proxies("all" if job.proxies == ("all",) else list(job.proxies))
-    job = dataclasses.replace(job, space=space.name, archs=archs, proxies=tuple(p.name for p in proxies))
+    proxies = proxy_names("all" if job.proxies == ("all",) else list(job.proxies))
+    job = dataclasses.replace(job, space=space.name, archs=archs, proxies=tuple(proxies))
     job.arch_ids()  # the selection itself: ids in range, ground truth present for "truth"
     return job
 

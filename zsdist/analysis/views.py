@@ -55,9 +55,9 @@ def _table_view(con: duckdb.DuckDBPyConnection, root: str, table: str) -> None:
 def _registry(con: duckdb.DuckDBPyConnection) -> list[str]:
     """`proxies`: every registered proxy plus the derived ones; returns their names."""
     from zsdist.analysis.derived import DERIVED_PROXIES
-    from zsdist.proxies import PROXIES, get_proxy
+    from zsdist.proxies.catalog import catalog
 
-    entries = [(p.name, p.higher_is_better, p.description) for p in map(get_proxy, PROXIES.names())]
+    entries = [(p.name, p.higher_is_better, p.description) for p in map(catalog().get, catalog().names())]
     entries += [(name, better, text) for name, (better, text) in DERIVED_PROXIES.items()]
     entries.sort()
     con.register("proxy_registry", pa.table({

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class Proxy:
     name: str
-    fn: Callable[["Probe"], float]
+    fn: Callable[["Probe"], float] | None  # None in the catalog (zsdist.proxies.catalog): metadata only
     higher_is_better: bool
     needs: frozenset[str]  # shared quantities read from the Probe (see zsdist.proxies.probe.QUANTITIES)
     options: Mapping[str, str] = field(default_factory=dict)  # every choice that affects the number
@@ -53,12 +53,17 @@ def get_proxy(name: str) -> Proxy:
     return PROXIES.get(name)
 
 
-def resolve_proxies(names: str | Sequence[str]) -> list[Proxy]:
-    """'all' or a list of names → proxies, rejecting unknown names and duplicates."""
+def check_names(names: str | Sequence[str], known: Sequence[str]) -> list[str]:
+    """'all' → every known name; a list is returned as given once it repeats no name."""
     if isinstance(names, str):
         if names != "all":
             raise ZsdistError(f"proxies must be \"all\" or a list of names, not '{names}'")
-        names = PROXIES.names()
+        return list(known)
     if len(set(names)) != len(names):
         raise ZsdistError(f"proxy list repeats a name: {list(names)}")
-    return [get_proxy(n) for n in names]
+    return list(names)
+
+
+def resolve_proxies(names: str | Sequence[str]) -> list[Proxy]:
+    """'all' or a list of names → proxies, rejecting unknown names and duplicates."""
+    return [get_proxy(n) for n in check_names(names, PROXIES.names())]
