@@ -27,8 +27,9 @@ quickstart: setup
 	$(BIN)/zsdist launch --workflow workflows/quickstart.toml --output results
 
 # Everything that can run here (slow tests too); what cannot (no full data, GPU or Chromium) is skipped with reasons.
+# The venv's bin comes first on PATH: a Ray Job's entrypoint runs `python -m zsdist` as a cluster node would.
 test: setup
-	$(BIN)/python -m pytest -q -m ""
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -q -m ""
 
 clean:
 	rm -rf $(VENV) results

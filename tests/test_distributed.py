@@ -48,7 +48,6 @@ shard_size = {shard}
 @pytest.fixture(scope="module")
 def cluster():
     """A head without CPUs (so every shard runs on a worker node) and two 1-CPU worker nodes."""
-    os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"  # for Ray Job entrypoints
     if ray.is_initialized():
         ray.shutdown()
     c = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": True,

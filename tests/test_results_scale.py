@@ -56,7 +56,8 @@ def test_opening_reads_no_score_and_other_runs_stay_unread(history, tmp_path):
     with pytest.raises(ZsdistError) as error, user_errors(str(folder)):
         con.execute("SELECT count(*) FROM scores WHERE run_id = ?", [RUNS[1]]).fetchall()
     message = str(error.value)
-    assert "\n" not in message and str(damaged[0]) in message and f"launch run {RUNS[1]} again" in message
+    named = [p for p in damaged if str(p) in message]  # DuckDB reads files in parallel: either may be named
+    assert "\n" not in message and len(named) == 1 and f"launch run {RUNS[1]} again" in message
 
 
 def test_a_damaged_file_is_named_on_the_command_line(history, tmp_path, monkeypatch, capsys):
@@ -95,7 +96,7 @@ def test_ingesting_truth_again_makes_summaries_stale(history, tmp_path):
     shutil.copytree(history.uri, folder)
     store = Store(str(folder))
     assert is_current(store, RUNS[0])
-    ingest(store, "nb201")  # the same rows, a new file: the correlations must be checked against it
+    ingest(store, "nb201", force=True)  # the same rows, a new file: the correlations must be checked against it
     assert not is_current(store, RUNS[0]) and ensure_summary(store, RUNS[0]) and is_current(store, RUNS[0])
 
 

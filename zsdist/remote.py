@@ -64,10 +64,22 @@ def cluster_up(path: str) -> tuple[str, subprocess.Popen]:
     return url, forward
 
 
+def _client(dashboard: str) -> Any:
+    """A Jobs client of exactly `dashboard`: Ray lets RAY_ADDRESS / RAY_API_SERVER_ADDRESS override the address it
+    is given, which on a machine with another Ray would submit the job to that cluster instead."""
+    from ray.job_submission import JobSubmissionClient
+
+    saved = {k: os.environ.pop(k) for k in ("RAY_ADDRESS", "RAY_API_SERVER_ADDRESS") if k in os.environ}
+    try:
+        return JobSubmissionClient(dashboard)
+    finally:
+        os.environ.update(saved)
+
+
 def submit(dashboard: str, workflow: str, output: str | None, options: Sequence[str] = ()) -> int:
     """Submit `zsdist launch` as a Ray Job (the workflow's folder is shipped as the working dir), stream its
     logs, and return 0 when the job succeeded."""
-    from ray.job_submission import JobStatus, JobSubmissionClient
+    from ray.job_submission import JobStatus
 
     wf = Path(workflow).resolve()
     if output is not None and "://" not in output and not os.path.isabs(output):
@@ -79,7 +91,7 @@ def submit(dashboard: str, workflow: str, output: str | None, options: Sequence[
     deadline = time.monotonic() + AGENT_WAIT_S
     while True:
         try:
-            client = JobSubmissionClient(dashboard)
+            client = _client(dashboard)
             job_id = client.submit_job(entrypoint=shlex.join(entry),
                                        runtime_env={"working_dir": str(wf.parent), "env_vars": env},
                                        metadata={"workflow": wf.name})

@@ -123,10 +123,10 @@ class Job:
 @dataclass(frozen=True)
 class Workflow:
     name: str = key("Run name: the run id is name[-date]-<config hash>.", parse=_parse_name, hashed=False)
-    output: str = key("Results folder or URI (s3://, gs://, file://).", default="results")
+    output: str = key("Results folder or URI (s3://, gs://, file://).", default="results", hashed=False)
     seed: int = key("Picks each input batch and seeds every network's init.", default=0, minimum=0)
     dated: bool = key("Put the UTC day in the run id (nightly runs): a second launch that day resumes it.",
-                      default=False)
+                      default=False, hashed=False)
     jobs: tuple[Job, ...] = ()
     text: str = field(default="", compare=False)
     stamp: str = ""  # the date (or, for a fresh run, date and time) in the run id
