@@ -4,7 +4,8 @@ scores / latency / truth / runs: the Parquet tables (partition columns first); p
 proxy_scores: scores plus derived population-level proxies (zsdist.analysis.derived); paired: ok
 scores joined to ground truth with the proxy's direction applied; wide: one row per (run, space, dataset, arch) with
 a column per proxy and the test accuracy. Then, in their own modules: correlation (all, top-p% regions, bootstrap
-intervals), selection (random pools), hardware (budgets, Pareto, constrained picks) and study (ViT versus CNN).
+intervals), selection (random pools), hardware (budgets, Pareto, constrained picks), study (ViT versus CNN) and
+search (`zsdist search` histories and results).
 The spec tables (regions, pool_specs, top_k, budget_levels, analysis_settings) hold the choices; replace one with
 CREATE OR REPLACE VIEW to change an analysis.
 """
@@ -15,7 +16,7 @@ import tempfile
 import duckdb
 import pyarrow as pa
 
-from zsdist.analysis import correlation, hardware, selection, study
+from zsdist.analysis import correlation, hardware, search, selection, study
 from zsdist.analysis.spec import AnalysisSpec
 from zsdist.proxies import PROXIES, get_proxy
 from zsdist.store import PARTITIONS, SCHEMAS, Store
@@ -23,7 +24,7 @@ from zsdist.store import PARTITIONS, SCHEMAS, Store
 from zsdist.analysis.derived import DERIVED_SCORES_SQL  # population-level proxies (AZ-NAS rank aggregate)
 
 _SQL_TYPES = {pa.int64(): "BIGINT", pa.int32(): "INTEGER", pa.float64(): "DOUBLE", pa.string(): "VARCHAR",
-              pa.timestamp("us", tz="UTC"): "TIMESTAMPTZ"}
+              pa.bool_(): "BOOLEAN", pa.timestamp("us", tz="UTC"): "TIMESTAMPTZ"}
 
 
 def _table_view(con: duckdb.DuckDBPyConnection, store: Store, table: str) -> None:
@@ -80,7 +81,7 @@ def connect(results: str, spec: AnalysisSpec = AnalysisSpec()) -> duckdb.DuckDBP
         SELECT w.*, t.value AS test_acc FROM ({pivot}) w
         LEFT JOIN truth t ON t.space = w.space AND t.arch_id = w.arch_id AND t.dataset = w.dataset
                          AND t.metric = 'test_acc'""")
-    for module in (correlation, selection, hardware, study):
+    for module in (correlation, selection, hardware, study, search):
         for name, sql in module.VIEWS.items():
             con.execute(f"CREATE VIEW {name} AS {sql}")
     return con

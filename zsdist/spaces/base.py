@@ -85,6 +85,7 @@ def mutate_digits(arch_id: int, radices: Sequence[int], rng: np.random.Generator
     """Change one digit of a mixed-radix id to another of its values: for spaces that are one independent choice
     per position (an edge's op, a stage's knob, a layer's width)."""
     digits = to_digits(arch_id, radices)
-    position = int(rng.choice([i for i, radix in enumerate(radices) if radix > 1]))
+    movable = [i for i, radix in enumerate(radices) if radix > 1]
+    position = movable[int(rng.integers(len(movable)))]
     digits[position] = (digits[position] + 1 + int(rng.integers(radices[position] - 1))) % radices[position]
     return from_digits(digits, radices)
