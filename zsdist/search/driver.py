@@ -321,7 +321,8 @@ def run_search(spec: SearchSpec, output: str | None = None, address: str | None 
     finally:
         evaluator.close()
     final = loop.final_rows()
-    store.write("search", final, "final", run_id=spec.run_id, space=spec.space)
+    if not store.exists(store.path("search", "final", run_id=spec.run_id, space=spec.space)):
+        store.write("search", final, "final", run_id=spec.run_id, space=spec.space)
     _record_run(store, spec, finished=True)
     progress.update(loop, [], force=True)
     return SearchSummary(spec.run_id, store.uri, loop.history.evaluations, loop.history.candidates,

@@ -84,11 +84,13 @@ class History:
         return self.archs[rung], self._scores[rung]
 
     def best(self) -> tuple[int, float] | None:
-        """The best architecture for the objective (ties: the one evaluated first)."""
+        """The best architecture for the objective; among ties the cheapest (first constraint), then the first."""
         archs, scores = self.scores(self.top)
         if not np.any(~np.isnan(scores)):
             return None
-        i = int(np.nanargmax(scores))
+        tied = np.flatnonzero(scores == np.nanmax(scores))
+        cost = [self.costs[archs[i]][0] if self.spec.constraints else 0.0 for i in tied]
+        i = int(tied[int(np.argmin(cost))])
         return archs[i], float(scores[i])
 
     def record(self, outcome: Outcome) -> None:
