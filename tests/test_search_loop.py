@@ -39,7 +39,7 @@ def spec(strategy: StrategySpec = StrategySpec("evolution", population=20, tourn
 def run(s: SearchSpec, values: dict | None = None, evaluator_class=TableEvaluator) -> tuple[SearchLoop, list[dict]]:
     loop = SearchLoop(s, SPACE, create_strategy(s.strategy))
     rows: list[dict] = []
-    drive(loop, evaluator_class(s, SPACE, values or {"params": ADDITIVE}, [LATENCY]),
+    drive(loop, evaluator_class(s, values or {"params": ADDITIVE}, [LATENCY]),
           lambda _i, batch_rows: rows.extend(batch_rows))
     return loop, rows
 

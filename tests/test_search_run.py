@@ -25,6 +25,8 @@ from zsdist.search.strategies import create_strategy
 from zsdist.search.tables import TableEvaluator
 from zsdist.spaces import create_space
 
+from conftest import run_cli
+
 REPO = Path(__file__).resolve().parent.parent
 LATENCY = hwnb_tables("cifar10")["raspi4"].latency_ms
 LIMIT = float(np.nanpercentile(LATENCY, 50))
@@ -73,25 +75,16 @@ def history(root: Path, run_id: str) -> list[tuple]:
 def in_memory(spec: SearchSpec, root: Path) -> list[tuple]:
     """The same search run by the in-memory loop on the run's own params values and the raspi4 table."""
     params = np.full(15_625, np.nan)
-    for arch_id, value in connect(str(root)).execute(
-            "SELECT arch_id, value FROM scores WHERE run_id = $run AND proxy = 'params'", {"run": spec.run_id}).fetchall():
+    rows = connect(str(root)).execute("SELECT arch_id, value FROM scores WHERE run_id = $run AND proxy = 'params'",
+                                      {"run": spec.run_id}).fetchall()
+    for arch_id, value in rows:
         params[arch_id] = value
     space = create_space("nb201")
     loop = SearchLoop(spec, space, create_strategy(spec.strategy))
     rows: list[dict] = []
-    drive(loop, TableEvaluator(spec, space, {"params": params}, [LATENCY]), lambda _i, batch: rows.extend(batch))
+    drive(loop, TableEvaluator(spec, {"params": params}, [LATENCY]), lambda _i, batch: rows.extend(batch))
     return [(r["step"], r["batch"], r["arch_id"], r["rung"], r["stage"], r["feasible"], r["cost"], r["score"],
              r["evaluations"], r["best_arch_id"]) for r in rows]
-
-
-def cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    from zsdist.cli import main
-
-    monkeypatch.setattr(sys, "argv", ["zsdist", *args])
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-    out, err = capsys.readouterr()
-    return exit_info.value.code, out, err
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +98,8 @@ def test_every_evaluation_is_a_row_of_the_search_run(searched):
     spec, root, summary = searched
     con = connect(str(root))
     assert summary.evaluations == spec.budget and summary.computed_shards > 0
-    scores = con.execute("SELECT arch_id, proxy, status FROM scores WHERE run_id = $run", {"run": spec.run_id}).fetchall()
+    scores = con.execute("SELECT arch_id, proxy, status FROM scores WHERE run_id = $run",
+                         {"run": spec.run_id}).fetchall()
     latency = con.execute("SELECT arch_id, device, source FROM latency WHERE run_id = $run",
                           {"run": spec.run_id}).fetchall()
     evaluated = {a for (a,) in con.execute("SELECT arch_id FROM search_history WHERE run_id = $run AND stage = "
@@ -209,13 +203,13 @@ def test_a_proxy_undefined_on_the_space_stops_the_search_before_it_starts(tmp_pa
 def test_the_cli_prints_one_line_for_a_bad_search_file(tmp_path, monkeypatch, capsys):
     path = search_file(tmp_path)
     path.write_text(path.read_text().replace("budget", "budgte"))
-    code, out, err = cli(monkeypatch, capsys, "search", "--workflow", str(path))
+    code, out, err = run_cli(monkeypatch, capsys, "search", "--workflow", str(path))
     assert code == 2 and out == "" and err.strip().count("\n") == 0 and "did you mean 'budget'" in err
 
 
 def test_the_cli_reports_the_pick_and_the_report_has_a_search_section(searched, tmp_path, monkeypatch, capsys):
     spec, root, summary = searched
-    code, out, _ = cli(monkeypatch, capsys, "search", "--workflow", str(root.parent / "s.toml"))
+    code, out, _ = run_cli(monkeypatch, capsys, "search", "--workflow", str(root.parent / "s.toml"))
     assert code is None or code == 0
     assert f"pick: {summary.pick['arch']}" in out and "0 shards computed" in out
     report = write_report(str(root), spec.run_id, str(tmp_path / "report"))

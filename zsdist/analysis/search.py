@@ -5,7 +5,7 @@ search_history: one row per observed candidate in observation order (step); stag
 constraint's cost exceeded or unknown: the objective was not computed), screened (a cheap rung of successive
 halving) or failed (a proxy raised); objective is the candidate's objective when it was observed, computed over
 the architectures evaluated by then (rank objectives change as the population grows); best_* is the best
-feasible architecture so far; feasible_so_far / infeasible_so_far count candidates up to the step.
+feasible architecture so far; feasible_so_far / infeasible_so_far count new candidates (rung 0) up to the step.
 search_result: every architecture a finished search evaluated, with its objective over the final population;
 on_front when no evaluated architecture that costs as little or less has an objective as high or higher (strictly
 better in one); pick is the search's answer. Without constraints the cost is NULL and the front is the best.
@@ -17,9 +17,10 @@ VIEWS: dict[str, str] = {
         SELECT run_id, space, dataset, step, batch, arch_id, arch, rung, stage, feasible, cost, costs,
                CASE WHEN stage = 'evaluated' THEN score END AS objective, score, evaluations,
                best_arch_id, best_arch, best_score AS best_objective, reused, elapsed_s,
-               count(*) FILTER (WHERE feasible) OVER (PARTITION BY run_id ORDER BY step) AS feasible_so_far,
-               count(*) FILTER (WHERE NOT coalesce(feasible, false)) OVER (PARTITION BY run_id ORDER BY step)
-                   AS infeasible_so_far
+               count(*) FILTER (WHERE rung = 0 AND feasible) OVER (PARTITION BY run_id ORDER BY step)
+                   AS feasible_so_far,
+               count(*) FILTER (WHERE rung = 0 AND NOT coalesce(feasible, false))
+                   OVER (PARTITION BY run_id ORDER BY step) AS infeasible_so_far
         FROM search WHERE NOT final""",
     "search_result": """
         SELECT run_id, space, dataset, arch_id, arch, score AS objective, cost, costs, pick,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import sys
 import time
+import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Iterable
@@ -44,6 +45,7 @@ class SearchSummary:
     computed_shards: int
     pick: dict | None  # the final row of the pick (arch, score, costs)
     seconds: float
+    driver_busy_s: float  # the driver's own time in the loop (not waiting for tasks): it must not serialise it
 
 
 def _job(spec: SearchSpec, arch_ids: Iterable[int], proxies: Iterable[str] = (),
@@ -84,8 +86,6 @@ def _settings(spec: SearchSpec) -> Settings:
     from zsdist.proxies import get_proxy
     from zsdist.shard import device_label, row_options
 
-    import warnings
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a short batch is said once by the shards
         batch = load_batch(spec.dataset, spec.batch_size, spec.seed, spec.data or None).size
@@ -121,6 +121,7 @@ class RayEvaluator:
         self.session = contextlib.ExitStack()
         self.ray_started = False
         self.computed = 0  # shards started
+        self.waited_s = 0.0  # time spent waiting for tasks
         self.copied: set[tuple[str, tuple[int, str]]] = set()  # rows this driver copied from earlier runs
         self.resources_checked: set[tuple] = set()
 
@@ -137,7 +138,9 @@ class RayEvaluator:
         if not ready and self.tasks:
             import ray
 
+            waiting = time.monotonic()
             done, _ = ray.wait(list(self.tasks), num_returns=1, timeout=5.0)
+            self.waited_s += time.monotonic() - waiting
             for ref in done:
                 index, table, shard = self.tasks.pop(ref)
                 try:
@@ -258,14 +261,13 @@ class RayEvaluator:
         outcomes = []
         for c in work.candidates:
             costs = self._costs(c.arch_id) if c.rung == 0 else ()
-            arch = self.space.arch_str(c.arch_id)
             if not self._feasible(c):
-                outcomes.append(Outcome(c, arch, costs, None, reused=work.reused[c.arch_id]))
+                outcomes.append(Outcome(c, costs, None, reused=work.reused[c.arch_id]))
                 continue
             rows = [self.known.get("scores", (c.arch_id, p))[0] for p in self.spec.ladder[c.rung].proxies]
             values = tuple(r["value"] if r["status"] == "ok" else np.nan for r in rows)
             failed = any(r["status"] not in ("ok", "nan") for r in rows)
-            outcomes.append(Outcome(c, arch, costs, values, failed, work.reused[c.arch_id]))
+            outcomes.append(Outcome(c, costs, values, failed, work.reused[c.arch_id]))
         return outcomes
 
 
@@ -316,10 +318,12 @@ def run_search(spec: SearchSpec, output: str | None = None, address: str | None 
         checkpoint.write(index, rows, time.monotonic() - start)
         progress.update(loop, rows)
 
+    looping = time.monotonic()
     try:
         drive(loop, evaluator, observed)
     finally:
         evaluator.close()
+    busy = time.monotonic() - looping - evaluator.waited_s
     final = loop.final_rows()
     if not store.exists(store.path("search", "final", run_id=spec.run_id, space=spec.space)):
         store.write("search", final, "final", run_id=spec.run_id, space=spec.space)
@@ -327,4 +331,4 @@ def run_search(spec: SearchSpec, output: str | None = None, address: str | None 
     progress.update(loop, [], force=True)
     return SearchSummary(spec.run_id, store.uri, loop.history.evaluations, loop.history.candidates,
                          dict(progress.stages), progress.reused, evaluator.computed,
-                         next((r for r in final if r["pick"]), None), time.monotonic() - start)
+                         next((r for r in final if r["pick"]), None), time.monotonic() - start, busy)

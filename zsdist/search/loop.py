@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Iterable, Protocol
+from typing import Callable, Iterable, Protocol
 
 import numpy as np
 
@@ -30,7 +30,6 @@ class Outcome:
     """What an evaluator learnt about one candidate."""
 
     candidate: Candidate
-    arch: str
     costs: tuple[float | None, ...]  # per constraint (rung-0 candidates only; None: the cost could not be computed)
     values: tuple[float, ...] | None  # the rung's proxies (NaN: not finite); None when not evaluated (infeasible)
     failed: bool = False  # a proxy of the rung raised: no score
@@ -158,41 +157,37 @@ class SearchLoop:
 
     def _row(self, index: int, outcome: Outcome) -> dict:
         history, candidate = self.history, outcome.candidate
-        arch_id, rung = candidate.arch_id, candidate.rung
         score_value = None
         if outcome.values is None:
             stage = "infeasible"
         elif outcome.failed:
             stage = "failed"
         else:
-            stage = "evaluated" if rung == history.top else "screened"
-            archs, scores = history.scores(rung)
+            stage = "evaluated" if candidate.rung == history.top else "screened"
+            archs, scores = history.scores(candidate.rung)
             score_value = _number(scores[len(archs) - 1])
-        best = history.best()
-        costs = history.costs.get(arch_id, ())
-        return {"step": self.steps, "batch": index, "arch_id": arch_id, "arch": outcome.arch,
-                "dataset": self.spec.dataset, "rung": rung, "stage": stage,
-                "feasible": history.feasible.get(arch_id), "cost": costs[0] if costs else None,
-                "costs": json.dumps({c.name: v for c, v in zip(self.spec.constraints, costs)}, sort_keys=True),
-                "score": score_value, "evaluations": history.evaluations,
-                "best_arch_id": best[0] if best else None,
-                "best_arch": self.space.arch_str(best[0]) if best else None,
-                "best_score": best[1] if best else None, "reused": outcome.reused, "final": False, "pick": False}
+        return {"step": self.steps, "batch": index, **self._fields(candidate.arch_id, history.best()),
+                "rung": candidate.rung, "stage": stage, "feasible": history.feasible.get(candidate.arch_id),
+                "score": score_value, "reused": outcome.reused, "final": False, "pick": False}
 
     def final_rows(self) -> list[dict]:
         """Every scored architecture with its objective over the final population, and the pick."""
         history = self.history
         archs, scores = history.scores(history.top)
         best = history.best()
-        return [{"step": None, "batch": None, "arch_id": a, "arch": self.space.arch_str(a),
-                 "dataset": self.spec.dataset, "rung": history.top, "stage": "evaluated", "feasible": True,
-                 "cost": history.costs[a][0] if history.costs[a] else None,
-                 "costs": json.dumps({c.name: v for c, v in zip(self.spec.constraints, history.costs[a])},
-                                     sort_keys=True),
-                 "score": _number(s), "evaluations": history.evaluations, "best_arch_id": best[0] if best else None,
-                 "best_arch": self.space.arch_str(best[0]) if best else None, "best_score": best[1] if best else None,
-                 "reused": None, "final": True, "pick": best is not None and a == best[0]}
-                for a, s in zip(archs, scores)]
+        return [{"step": None, "batch": None, **self._fields(a, best), "rung": history.top, "stage": "evaluated",
+                 "feasible": True, "score": _number(s), "reused": None, "final": True,
+                 "pick": best is not None and a == best[0]} for a, s in zip(archs, scores)]
+
+    def _fields(self, arch_id: int, best: tuple[int, float] | None) -> dict:
+        """The columns of a `search` row that describe the architecture, its costs and the best so far."""
+        costs = self.history.costs.get(arch_id, ())
+        return {"arch_id": arch_id, "arch": self.space.arch_str(arch_id), "dataset": self.spec.dataset,
+                "cost": costs[0] if costs else None,
+                "costs": json.dumps({c.name: v for c, v in zip(self.spec.constraints, costs)}, sort_keys=True),
+                "evaluations": self.history.evaluations, "best_arch_id": best[0] if best else None,
+                "best_arch": self.space.arch_str(best[0]) if best else None,
+                "best_score": best[1] if best else None}
 
 
 def _number(value: float) -> float | None:
@@ -207,7 +202,8 @@ class Evaluator(Protocol):
         """Batches that finished since the last call (waiting a little for one when none has)."""
 
 
-def drive(loop: SearchLoop, evaluator: Evaluator, checkpoint=None) -> None:
+def drive(loop: SearchLoop, evaluator: Evaluator,
+          checkpoint: Callable[[int, list[dict]], None] | None = None) -> None:
     """Run the loop to its end: start batches as the loop allows, observe them in order, hand each observed
     batch's rows to `checkpoint(index, rows)`."""
     done: dict[int, list[Outcome]] = {}

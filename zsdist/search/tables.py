@@ -9,15 +9,13 @@ import numpy as np
 
 from zsdist.search.loop import Candidate, Outcome, feasible
 from zsdist.search.spec import SearchSpec
-from zsdist.spaces.base import SearchSpace
 
 
 class TableEvaluator:
     """values: proxy → array over arch ids (NaN: not finite); costs: one array per constraint (NaN: unknown)."""
 
-    def __init__(self, spec: SearchSpec, space: SearchSpace, values: Mapping[str, np.ndarray],
-                 costs: Sequence[np.ndarray]) -> None:
-        self.spec, self.space, self.values, self.costs = spec, space, values, costs
+    def __init__(self, spec: SearchSpec, values: Mapping[str, np.ndarray], costs: Sequence[np.ndarray]) -> None:
+        self.spec, self.values, self.costs = spec, values, costs
         self._done: list[tuple[int, list[Outcome]]] = []
 
     def start(self, index: int, batch: list[Candidate]) -> None:
@@ -33,6 +31,6 @@ class TableEvaluator:
         if candidate.rung == 0:
             costs = tuple(None if np.isnan(c[arch_id]) else float(c[arch_id]) for c in self.costs)
             if not feasible(costs, self.spec):
-                return Outcome(candidate, self.space.arch_str(arch_id), costs, None)
+                return Outcome(candidate, costs, None)
         values = tuple(float(self.values[p][arch_id]) for p in self.spec.ladder[candidate.rung].proxies)
-        return Outcome(candidate, self.space.arch_str(arch_id), costs, values)
+        return Outcome(candidate, costs, values)
