@@ -78,6 +78,9 @@ def search(
     from zsdist.search.driver import run_search
     from zsdist.search.spec import load_search
 
+    if address and address.startswith(("http://", "https://")):
+        raise ZsdistError(f"--address {address}: a search drives Ray from this process; give the cluster's "
+                          "host:port (or 'auto' on a node of it), not a Ray Jobs URL")
     done = run_search(load_search(workflow), output=output, address=address)
     stages = ", ".join(f"{n} {stage}" for stage, n in sorted(done.stages.items()))
     typer.echo(f"search {done.run_id}: {done.evaluations} evaluations of {done.candidates} candidates ({stages}; "

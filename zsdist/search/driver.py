@@ -113,7 +113,6 @@ class RayEvaluator:
         from zsdist.version import code_version
 
         self.spec, self.store, self.known, self.checkpoint = spec, store, known, checkpoint
-        self.space = create_space(spec.space)
         self.address, self.num_cpus = address, num_cpus
         self.version = code_version()
         self.batches: dict[int, _Batch] = {}

@@ -111,9 +111,10 @@ def enumerate_cells(max_vertices: int = MAX_VERTICES,
             done += len(OPS) ** (n - 2)
             if time.monotonic() - last >= report_every_s:
                 last = time.monotonic()
+                left = (last - start) * (total - done) / done
                 print(f"zsdist: building the NB101 id table (once per cache folder): {done / total:.0%} of the "
-                      f"labelled graphs hashed, {len(cells):,d} unique cells, {last - start:.0f} s", file=sys.stderr,
-                      flush=True)
+                      f"labelled graphs hashed, {len(cells):,d} unique cells, {last - start:.0f} s, about "
+                      f"{left / 60:.0f} min left", file=sys.stderr, flush=True)
     return cells
 
 
