@@ -193,6 +193,20 @@ def test_a_killed_driver_resumes_without_repeating_an_evaluation(tmp_path, local
     assert history(root, spec.run_id) == in_memory(spec, root)
 
 
+def test_halving_screens_on_the_cheap_proxy_before_computing_the_objective(tmp_path, local_ray):
+    path = search_file(tmp_path, name="halving", budget=3, shard_size=4)
+    path.write_text(path.read_text().replace('{ name = "evolution", population = 3, tournament = 2 }',
+                                             '{ name = "halving", screen = ["flops"], eta = 2 }'))
+    spec = spec_of(path)
+    done = run_search(spec, show_progress=False)
+    con = connect(str(tmp_path / "results"))
+    computed = {proxy: {a for (a,) in con.execute("SELECT arch_id FROM scores WHERE run_id = $run AND proxy = $p",
+                                                  {"run": spec.run_id, "p": proxy}).fetchall()}
+                for proxy in ("flops", "params")}
+    assert done.evaluations == 3 and done.stages["screened"] == len(computed["flops"]) >= 2 * 3
+    assert computed["params"] <= computed["flops"] and len(computed["params"]) == 3
+
+
 def test_a_proxy_undefined_on_the_space_stops_the_search_before_it_starts(tmp_path):
     spec = spec_of(search_file(tmp_path, objective="tf_tas"))
     with pytest.raises(ZsdistError, match="proxy 'tf_tas' is not defined on space 'nb201'.*Attention"):
