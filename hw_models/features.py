@@ -272,25 +272,30 @@ def nb201_features(arch_id: int, dataset: str, batch_size: int = 1) -> np.ndarra
     S the skeleton's vector; a disconnected cell couples the cells' states, and such networks are built whole.
     tests/test_hw_features.py checks the identity against whole networks.
     """
-    from zsdist.spaces.nb201 import NUM_CLASSES, NB201Network, decode
+    from zsdist.networks.nb201 import NB201Network
+    from zsdist.spaces import create_space
+    from zsdist.spaces.nb201 import decode
 
     shape = input_shape(dataset, batch_size)
+    classes = create_space("nb201").num_classes(dataset)
     torch.manual_seed(0)
-    small = NB201Network(decode(arch_id), NUM_CLASSES[dataset], cells_per_stage=1)
+    small = NB201Network(decode(arch_id), classes, cells_per_stage=1)
     records = extract(small, torch.randn(shape, generator=torch.Generator().manual_seed(0)))
     if records[0].state != "live":  # the stem's work reaches the output only through every cell
         torch.manual_seed(0)
-        return network_features(NB201Network(decode(arch_id), NUM_CLASSES[dataset]), shape)
+        return network_features(NB201Network(decode(arch_id), classes), shape)
     return 5 * aggregate(records) - 4 * _nb201_skeleton(dataset, batch_size)
 
 
 @functools.lru_cache(maxsize=None)
 def _nb201_skeleton(dataset: str, batch_size: int) -> np.ndarray:
     """S from one connected reference cell (all 3×3 convs): S = (5·f(1 cell) − f(5 cells)) / 4."""
-    from zsdist.spaces.nb201 import NUM_CLASSES, NB201Network
+    from zsdist.networks.nb201 import NB201Network
+    from zsdist.spaces import create_space
 
     shape = input_shape(dataset, batch_size)
     ops = ("nor_conv_3x3",) * 6
-    one = network_features(NB201Network(ops, NUM_CLASSES[dataset], cells_per_stage=1), shape)
-    five = network_features(NB201Network(ops, NUM_CLASSES[dataset]), shape)
+    classes = create_space("nb201").num_classes(dataset)
+    one = network_features(NB201Network(ops, classes, cells_per_stage=1), shape)
+    five = network_features(NB201Network(ops, classes), shape)
     return (5 * one - five) / 4

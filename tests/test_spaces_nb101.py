@@ -10,8 +10,8 @@ import torch
 from zsdist.errors import ZsdistError
 from zsdist.proxies.cost import count_flops
 from zsdist.spaces import create_space
-from zsdist.spaces.nb101 import (Cell, NB101Network, enumerate_cells, from_string, graph_hash, load_table, prune,
-                                 to_string, vertex_channels)
+from zsdist.networks.nb101 import Cell, NB101Network, vertex_channels
+from zsdist.spaces.nb101 import enumerate_cells, from_string, graph_hash, load_table, prune, to_string
 from zsdist.store import Store
 from zsdist.truth import ingest
 

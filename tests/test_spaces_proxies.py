@@ -7,10 +7,11 @@ import pytest
 import torch
 
 from zsdist.data import load_batch
+from zsdist.networks.nb101 import NB101Network
 from zsdist.proxies import resolve_proxies
 from zsdist.proxies.evaluate import evaluate
 from zsdist.spaces import create_space
-from zsdist.spaces.nb101 import NB101Network, from_string
+from zsdist.spaces.nb101 import from_string
 
 # (space, a small architecture, dataset); NB101 is built from its cell so that no id table is needed here
 FULL = {"imagenet", "class_scene", "flowers102"}  # stand-in ImageNet-224 images: fetched, not embedded

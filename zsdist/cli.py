@@ -88,6 +88,34 @@ def launch(
 
 
 @app.command()
+def search(
+    workflow: str = typer.Option(..., help="Search file: TOML with [run] and [search] (see docs/search.md)."),
+    output: Optional[str] = typer.Option(None, help="Results folder or URI (default: the file's run.output)."),
+    address: Optional[str] = typer.Option(None, help="An existing Ray cluster (host:port or 'auto'); default: a "
+                                                     "private local Ray, started only if something must be "
+                                                     "computed."),
+) -> None:
+    """Search a space for the best architecture under cost constraints; rerun the same command to resume."""
+    from zsdist.search.driver import run_search
+    from zsdist.search.spec import load_search
+
+    if address and address.startswith(("http://", "https://")):
+        raise ZsdistError(f"--address {address}: a search drives Ray from this process; give the cluster's "
+                          "host:port (or 'auto' on a node of it), not a Ray Jobs URL")
+    done = run_search(load_search(workflow), output=output, address=address)
+    stages = ", ".join(f"{n} {stage}" for stage, n in sorted(done.stages.items()))
+    typer.echo(f"search {done.run_id}: {done.evaluations} evaluations of {done.candidates} candidates ({stages}; "
+               f"{done.reused} reused from earlier runs, {done.computed_shards} shards computed) → {done.output}")
+    if done.pick is None:
+        typer.echo("no feasible architecture was evaluated: loosen the constraints or raise the budget")
+    else:
+        typer.echo(f"pick: {done.pick['arch']} (arch_id {done.pick['arch_id']}), objective {done.pick['score']:.6g}, "
+                   f"costs {done.pick['costs']}")
+    typer.echo(f"history: zsdist query \"SELECT * FROM search_history WHERE run_id = '{done.run_id}'\" "
+               f"--results {done.output}")
+
+
+@app.command()
 def query(
     sql: str = typer.Argument(..., help="SQL over the views scores, latency, truth, runs, wide, correlation, ..."),
     results: str = typer.Option("results", help="Results folder or URI."),

@@ -43,6 +43,12 @@ def evaluate_with_splits(build: Callable[[], nn.Module], batch: Batch, proxies: 
     return [results[p.name] for p in proxies]
 
 
+def row_options(proxy: Proxy, split: int = 1) -> str:
+    """The `options` column of a proxy's rows: every choice behind the number (and the batch split after an OOM);
+    a search reuses an earlier row only where this text is the same."""
+    return json.dumps({**proxy.options, **({"oom_split": split} if split > 1 else {})}, sort_keys=True)
+
+
 def compute_latency_shard(shard: Shard) -> list[dict]:
     """Latency rows of every arch × dataset of the shard on each of the job's devices."""
     from hw_models import latency_rows
@@ -65,7 +71,7 @@ def compute_shard(shard: Shard, version: str) -> list[dict]:
         raise RuntimeError(f"the job asks for device {job.device}, but this worker has no usable CUDA GPU")
     space = create_space(job.space)
     proxies = resolve_proxies(job.proxies)
-    options = {p.name: dict(p.options) for p in proxies}
+    by_name = {p.name: p for p in proxies}
     sources = dict(job.data)
     device = device_label(job.device)
     rows = []
@@ -83,8 +89,7 @@ def compute_shard(shard: Shard, version: str) -> list[dict]:
                 {"arch_id": arch_id, "arch": arch, "dataset": dataset, "proxy": r.proxy, "value": r.value,
                  "seconds": r.seconds, "status": r.status, "error": r.error, "batch_size": batch.size // split,
                  "seed": shard.seed, "device": device,
-                 "options": json.dumps({**options[r.proxy], **({"oom_split": split} if split > 1 else {})},
-                                       sort_keys=True),
+                 "options": row_options(by_name[r.proxy], split),
                  "version": version}
                 for r, split in results
             )

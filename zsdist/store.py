@@ -36,6 +36,15 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("arch_id", pa.int64()), ("arch", pa.string()), ("dataset", pa.string()), ("metric", pa.string()),
         ("value", pa.float64()), ("source", pa.string()),
     ]),
+    # one row per candidate a search observed (zsdist.search), plus a final file: the objective over the final
+    # population and the pick
+    "search": pa.schema([
+        ("step", pa.int64()), ("batch", pa.int64()), ("arch_id", pa.int64()), ("arch", pa.string()),
+        ("dataset", pa.string()), ("rung", pa.int32()), ("stage", pa.string()), ("feasible", pa.bool_()),
+        ("cost", pa.float64()), ("costs", pa.string()), ("score", pa.float64()), ("evaluations", pa.int64()),
+        ("best_arch_id", pa.int64()), ("best_arch", pa.string()), ("best_score", pa.float64()),
+        ("reused", pa.bool_()), ("elapsed_s", pa.float64()), ("final", pa.bool_()), ("pick", pa.bool_()),
+    ]),
     "runs": pa.schema([
         ("workflow", pa.string()), ("config_hash", pa.string()), ("code_version", pa.string()),
         ("started", pa.timestamp("us", tz="UTC")), ("finished", pa.timestamp("us", tz="UTC")),
@@ -58,6 +67,7 @@ SCHEMAS: dict[str, pa.Schema] = {
 PARTITIONS: dict[str, tuple[str, ...]] = {
     "scores": ("run_id", "space"), "latency": ("run_id", "space"), "truth": ("space",), "runs": ("run_id",),
     "derived": ("run_id", "space"), "run_correlation": ("run_id",), "run_stats": ("run_id",),
+    "search": ("run_id", "space"),
 }
 BROKEN = "_broken"  # where unreadable shard files are moved: outside every table's folder, so no query reads them
 COMPACTED = "compacted"  # key of the one file a compacted partition holds; its footer lists the shards it holds

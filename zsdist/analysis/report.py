@@ -13,7 +13,7 @@ from typing import Any
 
 import duckdb
 
-from zsdist.analysis import plots
+from zsdist.analysis import plots, search
 from zsdist.analysis.spec import AnalysisSpec
 from zsdist.analysis.views import connect
 from zsdist.errors import ZsdistError
@@ -207,6 +207,19 @@ def _hardware_figures(con: duckdb.DuckDBPyConnection, run_id: str, space: str, d
                    plots.regret_lines(regrets, "budget (percentile of cost)"))]
 
 
+def search_section(con: duckdb.DuckDBPyConnection, run_id: str, max_plots: int = 6) -> tuple[list[Table],
+                                                                                           list[Figure]]:
+    """Every search in the results (`zsdist search`): budget use, infeasible candidates and the pick, and its
+    objective against the evaluations spent (the first `max_plots` searches)."""
+    table = _query(con, "search", "Searches: evaluations, candidates rejected on cost, and the pick",
+                   search.SUMMARY_SQL, run_id)
+    if not table.rows:
+        return [], []
+    runs = con.execute(search.PROGRESS_SQL, {"runs": [r[0] for r in table.rows[:max_plots]]}).fetchall()
+    return [table], [Figure("search", "Searches: objective against evaluations; infeasible candidates (right axis)",
+                            search.progress_plot(runs))]
+
+
 def build_report(con: duckdb.DuckDBPyConnection, run_id: str, results: str, spec: AnalysisSpec) -> Report:
     families = _query(con, "families", "ViT versus CNN: proxies by space family (all architectures)",
                       FAMILY_SQL, run_id)
@@ -219,7 +232,9 @@ def build_report(con: duckdb.DuckDBPyConnection, run_id: str, results: str, spec
                run_id),
         families,
     )
-    return Report(run_id, results, tables, tuple(_figures(con, run_id, families)))
+    search_tables, search_figures = search_section(con, run_id)
+    return Report(run_id, results, tables + tuple(search_tables),
+                  tuple(_figures(con, run_id, families)) + tuple(search_figures))
 
 
 def write_report(results: str, run: str | None, out: str, spec: AnalysisSpec = AnalysisSpec()) -> Report:

@@ -5,8 +5,9 @@ each run's stored summary (zsdist.analysis.summary); proxies: the registry's met
 the stored population-level proxies; paired: ok scores joined to ground truth with the proxy's direction applied;
 wide: one row per (run, space, dataset, arch) with a column per proxy and the test accuracy. Then, in their own
 modules: correlation (all, top-p% regions, bootstrap intervals), selection (random pools), hardware (budgets,
-Pareto, constrained picks) and study (ViT versus CNN). The spec tables (regions, pool_specs, top_k, budget_levels,
-analysis_settings) hold the choices; replace one with CREATE OR REPLACE VIEW to change an analysis.
+Pareto, constrained picks), study (ViT versus CNN) and search (`zsdist search` histories and results). The spec
+tables (regions, pool_specs, top_k, budget_levels, analysis_settings) hold the choices; replace one with CREATE OR
+REPLACE VIEW to change an analysis.
 
 Opening the views reads no data: each table view is a glob over its partition folders whose partition columns
 (run_id, space) come from the folder names, so a query that names a run or a space opens only that folder's files
@@ -23,13 +24,13 @@ from typing import Iterator
 import duckdb
 import pyarrow as pa
 
-from zsdist.analysis import correlation, hardware, selection, study
+from zsdist.analysis import correlation, hardware, search, selection, study
 from zsdist.analysis.spec import AnalysisSpec
 from zsdist.errors import ZsdistError
 from zsdist.store import PARTITIONS, SCHEMAS, Store
 
 _SQL_TYPES = {pa.int64(): "BIGINT", pa.int32(): "INTEGER", pa.float64(): "DOUBLE", pa.string(): "VARCHAR",
-              pa.timestamp("us", tz="UTC"): "TIMESTAMPTZ"}
+              pa.bool_(): "BOOLEAN", pa.timestamp("us", tz="UTC"): "TIMESTAMPTZ"}
 _KEYS = ("run_id", "space", "dataset", "arch_id", "arch")
 
 
@@ -109,7 +110,7 @@ def connect(results: str, spec: AnalysisSpec = AnalysisSpec()) -> duckdb.DuckDBP
         LEFT JOIN proxies p ON p.proxy = s.proxy
         WHERE s.status = 'ok' AND s.value IS NOT NULL AND t.value IS NOT NULL""")
     _wide(con, names)
-    for module in (correlation, selection, hardware, study):
+    for module in (correlation, selection, hardware, study, search):
         for name, sql in module.VIEWS.items():
             con.execute(f"CREATE VIEW {name} AS {sql}")
     with user_errors(results):

@@ -22,3 +22,4 @@ from zsdist.bench import scaling  # noqa: E402,F401
 from zsdist.bench import latency  # noqa: E402,F401
 from zsdist.bench import gpu  # noqa: E402,F401
 from zsdist.bench import queries  # noqa: E402,F401
+from zsdist.bench import search  # noqa: E402,F401

@@ -7,61 +7,30 @@ LayerNorm and a linear head on the class token. Tokens start at ViT's truncated 
 at PyTorch's default init.
 arch string "e192:r3.5h3,r4.0h4,…" (one item per layer); arch_id = embed index · T + offset(depth) + Σ c_l·4^l
 with c_l = 2·ratio index + heads index and T = 4^12 + 4^13 + 4^14, so every id is one network and back.
+Mutation changes one gene: the embedding, the depth (layers added at random
+choices or the last ones dropped), or one layer's MLP ratio or head count.
 """
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
-import torch
-from timm.layers import Attention, PatchEmbed, trunc_normal_
-from timm.models.vision_transformer import Block
-from torch import nn
+import numpy as np
 
 from zsdist.errors import ZsdistError
 from zsdist.spaces import register_space
 from zsdist.spaces.base import SearchSpace
 
+if TYPE_CHECKING:
+    from torch import nn
+
 EMBEDS = (192, 216, 240)
 DEPTHS = (12, 13, 14)
 RATIOS = (3.5, 4.0)
 HEADS = (3, 4)
-HEAD_DIM = 64
-NUM_CLASSES = {"cifar100_224": 100, "flowers102": 102, "chaoyang": 4, "imagenet": 1000}
 _PER_DEPTH = tuple(4**d for d in DEPTHS)
 _OFFSET = tuple(sum(_PER_DEPTH[:i]) for i in range(len(DEPTHS)))
 _LAYER = re.compile(r"r(3\.5|4\.0)h([34])")
-
-
-class Attention64(Attention):
-    """timm's attention with AutoFormer's fixed 64-dimensional heads, computed unfused: second-order proxies
-    (GraSP) need a double backward that PyTorch's fused CPU attention lacks."""
-
-    def __init__(self, dim: int, num_heads: int = 8, **kwargs: object) -> None:
-        super().__init__(dim, num_heads, attn_head_dim=HEAD_DIM, **kwargs)
-        self.fused_attn = False
-
-
-class ViT(nn.Module):
-    """A class-token ViT whose blocks may differ in MLP ratio and head count (AutoFormer's subnets)."""
-
-    def __init__(self, embed: int, layers: list[tuple[float, int]], num_classes: int, image: int = 224,
-                 patch: int = 16) -> None:
-        super().__init__()
-        self.patch_embed = PatchEmbed(image, patch, 3, embed)
-        self.cls_token = nn.Parameter(torch.zeros(1, 1, embed))
-        self.pos_embed = nn.Parameter(torch.zeros(1, self.patch_embed.num_patches + 1, embed))
-        trunc_normal_(self.cls_token, std=0.02)
-        trunc_normal_(self.pos_embed, std=0.02)
-        self.blocks = nn.Sequential(*(
-            Block(embed, heads, ratio, qkv_bias=True, attn_layer=Attention64)
-            for ratio, heads in layers))
-        self.norm = nn.LayerNorm(embed, eps=1e-6)
-        self.head = nn.Linear(embed, num_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.patch_embed(x)
-        x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1) + self.pos_embed
-        return self.head(self.norm(self.blocks(x))[:, 0])
 
 
 @register_space("autoformer_tiny")
@@ -69,7 +38,7 @@ class AutoFormerTiny(SearchSpace):
     name = "autoformer_tiny"
     family = "vit"  # analyses set ViT spaces beside CNN spaces
     size = len(EMBEDS) * sum(_PER_DEPTH)
-    datasets = tuple(NUM_CLASSES)
+    datasets = ("cifar100_224", "flowers102", "chaoyang", "imagenet")
 
     def decode(self, arch_id: int) -> tuple[int, list[tuple[float, int]]]:
         embed_index, rest = divmod(self.check_id(arch_id), sum(_PER_DEPTH))
@@ -100,6 +69,31 @@ class AutoFormerTiny(SearchSpace):
         layers = [(float(m.group(1)), int(m.group(2))) for m in map(_LAYER.fullmatch, items)]
         return self.encode(int(head[1:]), layers)
 
-    def build(self, arch_id: int, dataset: str) -> nn.Module:
+    def build(self, arch_id: int, dataset: str) -> "nn.Module":
+        from zsdist.networks.autoformer import ViT
+
         embed, layers = self.decode(arch_id)
-        return ViT(embed, layers, NUM_CLASSES[self.check_dataset(dataset)])
+        return ViT(embed, layers, self.num_classes(dataset))
+
+    def mutate(self, arch_id: int, rng: np.random.Generator) -> int:
+        """Another embedding, another depth, or another MLP ratio or head count in one layer (each gene equally
+        likely)."""
+        embed, layers = self.decode(arch_id)
+        gene = int(rng.integers(2 + 2 * len(layers)))
+        if gene == 0:
+            embed = _other(EMBEDS, embed, rng)
+        elif gene == 1:
+            depth = _other(DEPTHS, len(layers), rng)
+            layers = layers[:depth] + [(RATIOS[int(rng.integers(2))], HEADS[int(rng.integers(2))])
+                                       for _ in range(depth - len(layers))]
+        else:
+            layer, knob = divmod(gene - 2, 2)
+            ratio, heads = layers[layer]
+            layers[layer] = (_other(RATIOS, ratio, rng), heads) if knob == 0 else (ratio, _other(HEADS, heads, rng))
+        return self.encode(embed, layers)
+
+
+def _other(values: tuple, value: float, rng: np.random.Generator):
+    """A value of `values` other than `value`, uniformly."""
+    others = [v for v in values if v != value]
+    return others[int(rng.integers(len(others)))]

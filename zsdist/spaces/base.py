@@ -1,14 +1,17 @@
-"""What every search space provides: stable integer ids, canonical strings, sampling that streams, a builder."""
+"""What every search space provides: stable integer ids, canonical strings, sampling that streams, mutation, and a
+builder. The encoding imports no torch; `build` imports the space's network module (zsdist.networks) when called,
+so listing spaces and validating workflows stay fast."""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Iterator, Sequence
+from typing import TYPE_CHECKING, Iterator, Sequence
 
 import numpy as np
-import torch
-from torch import nn
 
 from zsdist.errors import ZsdistError
+
+if TYPE_CHECKING:
+    from torch import nn
 
 
 class SearchSpace(ABC):
@@ -28,8 +31,12 @@ class SearchSpace(ABC):
         """The id of an architecture string; raises ZsdistError naming what is wrong."""
 
     @abstractmethod
-    def build(self, arch_id: int, dataset: str) -> nn.Module:
+    def build(self, arch_id: int, dataset: str) -> "nn.Module":
         """The network at PyTorch default init (callers seed torch first)."""
+
+    @abstractmethod
+    def mutate(self, arch_id: int, rng: np.random.Generator) -> int:
+        """A different architecture one edit away in the space's own encoding (evolution's move)."""
 
     def check_id(self, arch_id: int) -> int:
         if not 0 <= int(arch_id) < self.size:
@@ -40,6 +47,12 @@ class SearchSpace(ABC):
         if dataset not in self.datasets:
             raise ZsdistError(f"space '{self.name}' has no dataset '{dataset}' (known: {', '.join(self.datasets)})")
         return dataset
+
+    def num_classes(self, dataset: str) -> int:
+        """The classifier width for a dataset, from the one dataset table."""
+        from zsdist.data import DATASETS  # zsdist.data imports torch: only builders need it
+
+        return DATASETS.get(self.check_dataset(dataset)).num_classes
 
     def enumerate(self) -> Iterator[int]:
         return iter(range(self.size))
@@ -52,15 +65,27 @@ class SearchSpace(ABC):
         return sorted(int(i) for i in ids)
 
 
-class PooledClassifier(nn.Module):
-    """A feature stack, global average pooling and a linear head: the pooling is a module so that proxies that
-    read the pre-pooling feature map (Zen-score) find it."""
+def to_digits(number: int, radices: Sequence[int]) -> list[int]:
+    """The mixed-radix digits of `number`, most significant first."""
+    digits = []
+    for radix in reversed(radices):
+        number, digit = divmod(number, radix)
+        digits.append(digit)
+    return digits[::-1]
 
-    def __init__(self, layers: list[nn.Module], channels: int, num_classes: int) -> None:
-        super().__init__()
-        self.features = nn.Sequential(*layers)
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(channels, num_classes)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(torch.flatten(self.pool(self.features(x)), 1))
+def from_digits(digits: Sequence[int], radices: Sequence[int]) -> int:
+    number = 0
+    for radix, digit in zip(radices, digits):
+        number = number * radix + digit
+    return number
+
+
+def mutate_digits(arch_id: int, radices: Sequence[int], rng: np.random.Generator) -> int:
+    """Change one digit of a mixed-radix id to another of its values: for spaces that are one independent choice
+    per position (an edge's op, a stage's knob, a layer's width)."""
+    digits = to_digits(arch_id, radices)
+    movable = [i for i, radix in enumerate(radices) if radix > 1]
+    position = movable[int(rng.integers(len(movable)))]
+    digits[position] = (digits[position] + 1 + int(rng.integers(radices[position] - 1))) % radices[position]
+    return from_digits(digits, radices)

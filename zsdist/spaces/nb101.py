@@ -4,8 +4,10 @@ max-pool 3×3) in NB101's network (stem 128, 3 stacks × 3 cells, max-pool + wid
 Cells are deduplicated as NB101 generated them: every upper-triangular adjacency matrix whose vertices all lie
 on an input→output path, every labelling, one entry per NB101 graph hash (the first met). arch_id is
 the rank of the cell's hash among all hashes, so ids need no run order and any isomorphic spelling of a cell
-maps to the same id. Enumerating takes a few minutes in Python, so the table is cached (ZSDIST_CACHE, else
-$XDG_CACHE_HOME/zsdist, else ~/.cache/zsdist) as an .npz and loaded from there afterwards.
+maps to the same id. Enumerating takes a few minutes in Python (progress goes to stderr), so the table is cached
+(ZSDIST_CACHE, else $XDG_CACHE_HOME/zsdist, else ~/.cache/zsdist) as an .npz and loaded from there afterwards.
+Mutation, as in NB101's own regularised evolution, flips one edge or changes one op, resampling until the child
+is a valid cell different from its parent.
 """
 from __future__ import annotations
 
@@ -13,21 +15,24 @@ import functools
 import hashlib
 import itertools
 import os
+import sys
 import tempfile
+import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-from torch import nn
 
 from zsdist.errors import ZsdistError
 from zsdist.spaces import register_space
-from zsdist.spaces.base import PooledClassifier, SearchSpace
+from zsdist.spaces.base import SearchSpace
+
+if TYPE_CHECKING:
+    from torch import nn
 
 OPS = ("conv3x3", "conv1x1", "maxpool3x3")  # label 0, 1, 2 in NB101's hash (input -1, output -2)
 OFFICIAL_OPS = {"conv3x3-bn-relu": "conv3x3", "conv1x1-bn-relu": "conv1x1", "maxpool3x3": "maxpool3x3"}
 MAX_VERTICES, MAX_EDGES = 7, 9
-NUM_CLASSES = {"cifar10": 10}
 TABLE_VERSION = 1
 
 
@@ -85,16 +90,31 @@ def _full_dags(n: int) -> list[np.ndarray]:
     return list(mats[ok])
 
 
-def enumerate_cells(max_vertices: int = MAX_VERTICES) -> dict[str, tuple[np.ndarray, tuple[int, ...]]]:
-    """hash → (matrix, interior labels) of every unique cell, the first met in ascending (vertices, bits)."""
+def enumerate_cells(max_vertices: int = MAX_VERTICES,
+                    report_every_s: float = 5.0) -> dict[str, tuple[np.ndarray, tuple[int, ...]]]:
+    """hash → (matrix, interior labels) of every unique cell, the first met in ascending (vertices, bits).
+
+    A run longer than `report_every_s` prints a progress line to stderr that often (whole lines, so logs read).
+    """
+    dags = {n: _full_dags(n) for n in range(2, max_vertices + 1)}
+    total = sum(len(mats) * len(OPS) ** (n - 2) for n, mats in dags.items())
     cells: dict[str, tuple[np.ndarray, tuple[int, ...]]] = {}
-    for n in range(2, max_vertices + 1):
-        for matrix in _full_dags(n):
+    start = last = time.monotonic()
+    done = 0
+    for n, mats in dags.items():
+        for matrix in mats:
             memo: dict[str, str] = {}
             for interior in itertools.product(range(len(OPS)), repeat=n - 2):
                 key = graph_hash(matrix, [-1, *interior, -2], memo)
                 if key not in cells:
                     cells[key] = (matrix, interior)
+            done += len(OPS) ** (n - 2)
+            if time.monotonic() - last >= report_every_s:
+                last = time.monotonic()
+                left = (last - start) * (total - done) / done
+                print(f"zsdist: building the NB101 id table (once per cache folder): {done / total:.0%} of the "
+                      f"labelled graphs hashed, {len(cells):,d} unique cells, {last - start:.0f} s, about "
+                      f"{left / 60:.0f} min left", file=sys.stderr, flush=True)
     return cells
 
 
@@ -165,86 +185,41 @@ def from_string(arch: str) -> tuple[np.ndarray, list[int]]:
     return matrix, [-1, *(OPS.index(op) for op in ops), -2]
 
 
-# ---- the network -------------------------------------------------------------------------------------------------
+# ---- mutation ------------------------------------------------------------------------------------------------
 
-class ConvBNReLU(nn.Sequential):
-    def __init__(self, c_in: int, c_out: int, kernel: int) -> None:
-        super().__init__(nn.Conv2d(c_in, c_out, kernel, padding=kernel // 2, bias=False), nn.BatchNorm2d(c_out),
-                         nn.ReLU(inplace=False))
-
-
-def vertex_channels(c_in: int, c_out: int, matrix: np.ndarray) -> list[int]:
-    """NB101's widths: the output's width is split over the vertices that feed it (remainder to the first),
-    and every other interior vertex takes the widest of its successors."""
-    n = len(matrix)
-    channels = [c_in] + [0] * (n - 2) + [c_out]
-    if n == 2:
-        return channels
-    feeders = [v for v in range(1, n - 1) if matrix[v, n - 1]]
-    share, extra = divmod(c_out, len(feeders))
-    for i, v in enumerate(feeders):
-        channels[v] = share + (1 if i < extra else 0)
-    for v in range(n - 3, 0, -1):
-        if not matrix[v, n - 1]:
-            channels[v] = max(channels[d] for d in range(v + 1, n - 1) if matrix[v, d])
-    return channels
-
-
-class Cell(nn.Module):
-    """Interior vertex t = op(Σ truncated predecessors + 1×1 projection of the input); output = concat of the
-    vertices that feed it, plus a projection of the input when input→output is an edge."""
-
-    def __init__(self, matrix: np.ndarray, interior: tuple[int, ...], c_in: int, c_out: int) -> None:
-        super().__init__()
-        self.matrix = matrix.astype(bool)
-        n = len(matrix)
-        self.channels = vertex_channels(c_in, c_out, matrix)
-        self.ops = nn.ModuleList(
-            [nn.Identity()] + [nn.MaxPool2d(3, 1, 1) if op == 2 else ConvBNReLU(self.channels[t], self.channels[t],
-                                                                                  3 if op == 0 else 1)
-                               for t, op in enumerate(interior, start=1)])
-        # 1×1 projections of the input, one per vertex it feeds (with 2 vertices, the output is just that)
-        self.proj = nn.ModuleDict({str(t): ConvBNReLU(c_in, self.channels[t], 1)
-                                   for t in range(1, n) if self.matrix[0, t]})
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        n = len(self.matrix)
-        values = [x]
-        for t in range(1, n - 1):
-            inputs = [values[s][:, : self.channels[t]] for s in range(1, t) if self.matrix[s, t]]
-            if self.matrix[0, t]:
-                inputs.append(self.proj[str(t)](x))
-            values.append(self.ops[t](sum(inputs)))
-        feeders = [values[t] for t in range(1, n - 1) if self.matrix[t, n - 1]]
-        if not feeders:
-            return self.proj[str(n - 1)](x)
-        out = torch.cat(feeders, dim=1)
-        return out + self.proj[str(n - 1)](x) if self.matrix[0, n - 1] else out
-
-
-class NB101Network(PooledClassifier):
-    def __init__(self, matrix: np.ndarray, interior: tuple[int, ...], num_classes: int, stem: int = 128,
-                 stacks: int = 3, cells_per_stack: int = 3) -> None:
-        layers: list[nn.Module] = [ConvBNReLU(3, stem, 3)]
-        c_in = c_out = stem
-        for stack in range(stacks):
-            if stack > 0:
-                layers.append(nn.MaxPool2d(2, 2))
-                c_out *= 2
-            for _ in range(cells_per_stack):
-                layers.append(Cell(matrix, interior, c_in, c_out))
-                c_in = c_out
-        super().__init__(layers, c_out, num_classes)
+def edit_cell(matrix: np.ndarray, labels: list[int], rng: np.random.Generator,
+              max_vertices: int = MAX_VERTICES) -> tuple[np.ndarray, list[int]]:
+    """One edit of a cell padded to `max_vertices` (the extra vertices, given random ops, start unconnected, so a
+    flip can grow the cell): flip one upper-triangle edge or give one interior vertex another op. The result may
+    be invalid (no input→output path, too many edges) or prune back to the parent; callers resample."""
+    n = len(labels)
+    padded = np.zeros((max_vertices, max_vertices), np.int8)
+    padded[: n - 1, : n - 1] = matrix[: n - 1, : n - 1]
+    padded[: n - 1, -1] = matrix[: n - 1, n - 1]
+    interior = [*labels[1:-1], *(int(op) for op in rng.integers(len(OPS), size=max_vertices - n))]
+    rows, cols = np.triu_indices(max_vertices, 1)
+    k = int(rng.integers(len(rows) + len(interior)))
+    if k < len(rows):
+        padded[rows[k], cols[k]] ^= 1
+    else:
+        i = k - len(rows)
+        interior[i] = (interior[i] + 1 + int(rng.integers(len(OPS) - 1))) % len(OPS)
+    return padded, [-1, *interior, -2]
 
 
 @register_space("nb101")
 class NB101(SearchSpace):
     name = "nb101"
     size = 423_624
-    datasets = tuple(NUM_CLASSES)
+    datasets = ("cifar10",)
+
+    def __init__(self, max_vertices: int = MAX_VERTICES) -> None:
+        self.max_vertices = max_vertices
+        if max_vertices != MAX_VERTICES:  # the same cells limited to fewer vertices: a small space for tests
+            self.size = len(load_table(max_vertices)["hashes"])
 
     def cell(self, arch_id: int) -> tuple[np.ndarray, tuple[int, ...]]:
-        table = load_table()
+        table = load_table(self.max_vertices)
         i = self.check_id(arch_id)
         return _unpack(int(table["vertices"][i]), int(table["edges"][i]), int(table["labels"][i]))
 
@@ -256,7 +231,7 @@ class NB101(SearchSpace):
         matrix, labels = prune(np.asarray(matrix, dtype=np.int8), labels)
         if int(matrix.sum()) > MAX_EDGES:
             raise ZsdistError(f"NB101 cell has {int(matrix.sum())} edges after pruning (at most {MAX_EDGES})")
-        hashes = load_table()["hashes"]
+        hashes = load_table(self.max_vertices)["hashes"]
         key = graph_hash(matrix, labels).encode()
         i = int(np.searchsorted(hashes, key))
         if i == len(hashes) or hashes[i] != key:
@@ -266,5 +241,23 @@ class NB101(SearchSpace):
     def parse(self, arch: str) -> int:
         return self.id_of(*from_string(arch))
 
-    def build(self, arch_id: int, dataset: str) -> nn.Module:
-        return NB101Network(*self.cell(arch_id), NUM_CLASSES[self.check_dataset(dataset)])
+    def build(self, arch_id: int, dataset: str) -> "nn.Module":
+        from zsdist.networks.nb101 import NB101Network
+
+        return NB101Network(*self.cell(arch_id), self.num_classes(dataset))
+
+    def mutate(self, arch_id: int, rng: np.random.Generator) -> int:
+        """One edit (see edit_cell); after every 20 invalid or unchanged children one more edit is chained, so
+        cells with no valid single edit (input → output alone) still move."""
+        matrix, interior = self.cell(arch_id)
+        for attempt in range(200):
+            child, labels = matrix, [-1, *interior, -2]
+            for _ in range(1 + attempt // 20):
+                child, labels = edit_cell(child, labels, rng, self.max_vertices)
+            try:
+                child_id = self.id_of(child, labels)
+            except ZsdistError:  # no input→output path, too many edges, or (a smaller space) too many vertices
+                continue
+            if child_id != arch_id:
+                return child_id
+        raise ZsdistError(f"no valid mutation of NB101 cell {self.arch_str(arch_id)} found in 200 tries")

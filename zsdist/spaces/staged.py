@@ -10,12 +10,18 @@ import itertools
 import re
 from typing import Sequence
 
+import numpy as np
+
 from zsdist.errors import ZsdistError
-from zsdist.spaces.base import SearchSpace
+from zsdist.spaces.base import SearchSpace, mutate_digits
 
 
 class StagedSpace(SearchSpace):
-    """Subclasses set `stages` and `knobs` (letter → allowed values) and implement build(arch_id, dataset)."""
+    """Subclasses set `stages` and `knobs` (letter → allowed values) and implement build(arch_id, dataset).
+
+    Since a stage's digit enumerates its knobs with the last varying fastest, arch_id is also the mixed-radix
+    number of every stage's knob indices in order, which is how mutation changes one knob of one stage.
+    """
 
     stages: int
     knobs: dict[str, tuple[float, ...]]
@@ -25,6 +31,7 @@ class StagedSpace(SearchSpace):
         if hasattr(cls, "knobs"):
             cls.combos = list(itertools.product(*cls.knobs.values()))
             cls.size = len(cls.combos) ** cls.stages
+            cls.radices = tuple(len(values) for values in cls.knobs.values()) * cls.stages
 
     def decode(self, arch_id: int) -> list[dict[str, float]]:
         """Per stage, knob letter → value."""
@@ -65,3 +72,7 @@ class StagedSpace(SearchSpace):
                 stage[knob] = value
             stages.append(stage)
         return self.encode(stages)
+
+    def mutate(self, arch_id: int, rng: np.random.Generator) -> int:
+        """Another value for one knob of one stage."""
+        return mutate_digits(self.check_id(arch_id), self.radices, rng)
