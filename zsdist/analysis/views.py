@@ -15,7 +15,7 @@ import tempfile
 import duckdb
 import pyarrow as pa
 
-from zsdist.analysis import correlation, hardware, selection, study
+from zsdist.analysis import correlation, hardware, runs, selection, study
 from zsdist.analysis.spec import AnalysisSpec
 from zsdist.proxies import PROXIES, get_proxy
 from zsdist.store import PARTITIONS, SCHEMAS, Store
@@ -48,7 +48,7 @@ def connect(results: str, spec: AnalysisSpec = AnalysisSpec()) -> duckdb.DuckDBP
     # large analyses spill to disk: into the system temp folder, not a `.tmp` beside wherever zsdist runs
     con.execute(f"SET temp_directory = '{tempfile.gettempdir()}/zsdist-duckdb'")
     correlation.register_functions(con)
-    study.register_families(con)
+    study.register_tables(con)
     for name, sql in spec.tables().items():
         con.execute(f"CREATE VIEW {name} AS {sql}")
     for table in SCHEMAS:
@@ -80,7 +80,8 @@ def connect(results: str, spec: AnalysisSpec = AnalysisSpec()) -> duckdb.DuckDBP
         SELECT w.*, t.value AS test_acc FROM ({pivot}) w
         LEFT JOIN truth t ON t.space = w.space AND t.arch_id = w.arch_id AND t.dataset = w.dataset
                          AND t.metric = 'test_acc'""")
-    for module in (correlation, selection, hardware, study):
+    for module in (runs, correlation, selection, hardware, study):
         for name, sql in module.VIEWS.items():
             con.execute(f"CREATE VIEW {name} AS {sql}")
+    runs.register_macros(con)
     return con
