@@ -13,9 +13,10 @@ app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_
                   help="Zero-shot NAS proxies at scale: launch runs on Ray, query results with DuckDB SQL.")
 
 CORRELATION_SQL = """
-SELECT space, dataset, proxy, n, round(spearman, 4) AS spearman, round(kendall, 4) AS kendall,
+SELECT space, dataset, metric, proxy, n, round(spearman, 4) AS spearman, round(kendall, 4) AS kendall,
        round(pearson, 4) AS pearson
-FROM correlation WHERE run_id = '{run_id}' AND metric = 'test_acc' ORDER BY space, dataset, spearman DESC"""
+FROM correlation JOIN primary_metric USING (space, dataset, metric)
+WHERE run_id = '{run_id}' ORDER BY space, dataset, spearman DESC"""
 
 
 def _print_query(results: str, sql: str, fmt: str) -> None:
@@ -64,6 +65,11 @@ def launch(
     typer.echo(f"run {summary.run_id}: {summary.shards_done} shards computed, {summary.shards_skipped} already "
                f"done, {summary.archs_done} architectures, {summary.failed_rows} failed rows → {summary.output}")
     _print_query(summary.output, CORRELATION_SQL.format(run_id=summary.run_id), "table")
+    from zsdist.analysis.hints import missing_hints
+    from zsdist.analysis.views import connect
+
+    for line in missing_hints(connect(summary.output), summary.run_id, summary.output):
+        typer.echo(f"hint: {line}")
 
 
 @app.command()
