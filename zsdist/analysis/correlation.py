@@ -21,17 +21,30 @@ def _pearson(x: np.ndarray, y: np.ndarray) -> np.ndarray:
         return (dx * dy).sum(axis=-1) / np.sqrt((dx * dx).sum(axis=-1) * (dy * dy).sum(axis=-1))
 
 
+def _codes(v: np.ndarray) -> np.ndarray:
+    """Values → dense integer ranks 0..k-1: a monotone map, so every rank statistic is unchanged."""
+    return stats.rankdata(v, method="dense").astype(np.int64) - 1
+
+
+def _resample_ranks(codes: np.ndarray) -> np.ndarray:
+    """Average ranks within each row of codes (ties share the mean of their positions), by counting, no sort."""
+    rows, k = codes.shape[0], int(codes.max()) + 1
+    counts = np.bincount((codes + k * np.arange(rows)[:, None]).ravel(), minlength=rows * k).reshape(rows, k)
+    return np.take_along_axis(np.cumsum(counts, axis=1) - (counts - 1) / 2.0, codes, axis=1)
+
+
 def _spearman(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    return _pearson(stats.rankdata(x, axis=-1), stats.rankdata(y, axis=-1))
+    return _pearson(_resample_ranks(x), _resample_ranks(y))
 
 
 def _kendall(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.array([stats.kendalltau(a, b).statistic for a, b in zip(np.atleast_2d(x), np.atleast_2d(y))])
 
 
-# Each statistic maps paired resamples (R×n each) to R values; NaN where a resample is constant on one side.
-STATISTICS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
-    "spearman": _spearman, "kendall": _kendall, "pearson": _pearson,
+# Each statistic: a transform of the paired values, applied once, and a map of resamples of the transformed values
+# (R×n each) to R values; NaN where a resample is constant on one side.
+STATISTICS: dict[str, tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray, np.ndarray], np.ndarray]]] = {
+    "spearman": (_codes, _spearman), "kendall": (np.asarray, _kendall), "pearson": (np.asarray, _pearson),
 }
 _BATCH = 64  # resamples per step: bounds memory at 64 × n values per array
 _UNDEFINED = 2.0
@@ -53,10 +66,10 @@ def bootstrap_interval(x: Sequence[float], y: Sequence[float], statistic: str, r
     scipy's own interval would; NULL when fewer than 3 pairs."""
     if len(x) < 3 or resamples < 1:
         return None
-    fn = STATISTICS[statistic]
+    transform, fn = STATISTICS[statistic]
     # undefined resamples get a value outside every correlation's range, so that scipy's own interval (unused)
     # stays finite instead of warning; they are dropped below
-    result = stats.bootstrap((np.asarray(x, float), np.asarray(y, float)),
+    result = stats.bootstrap((transform(np.asarray(x, float)), transform(np.asarray(y, float))),
                              lambda a, b, axis: np.nan_to_num(fn(a, b), nan=_UNDEFINED), paired=True,
                              vectorized=True, n_resamples=resamples, batch=_BATCH, method="percentile",
                              rng=np.random.default_rng(seed))
