@@ -7,9 +7,9 @@ fine-tuning, nor two nightly runs. A table is one run × space × dataset × met
 study_correlation holds every table's Spearman ρ (all architectures) with a seeded bootstrap interval and its sign:
 `positive` (the interval lies above 0: the proxy ranks better networks higher), `negative` (below 0: backwards),
 `unclear` (the interval holds 0) or `undefined` (a constant proxy). `headline` marks the table a one-number summary
-uses: the space's primary metric on real images (test_acc where the truth has it), most architectures first, then
-the dataset's name. study_verdict states per run × space × proxy whether the sign holds on every table, and names
-the tables where it does not.
+uses: among each dataset's primary metric (test_acc where the truth has it), real images before stand-ins, test_acc
+before other metrics, most architectures, then the dataset's name. study_verdict states per run × space × proxy
+whether the sign holds on every table, and names the tables where it does not.
 """
 from __future__ import annotations
 
@@ -58,7 +58,8 @@ VIEWS: dict[str, str] = {
         JOIN primary_metric USING (space, dataset, metric)
         LEFT JOIN dataset_registry d USING (dataset)
         QUALIFY row_number() OVER (PARTITION BY run_id, space
-                                   ORDER BY coalesce(d.stand_in, false), n_archs DESC, dataset) = 1""",
+                                   ORDER BY coalesce(d.stand_in, false), metric <> 'test_acc', n_archs DESC,
+                                            dataset) = 1""",
     "study_correlation": f"""
         WITH ci AS (
             SELECT {_TABLE}, proxy, bootstrap_interval(x, y, 'spearman', s.resamples, s.seed) AS s_ci
