@@ -18,7 +18,7 @@ from zsdist.proxies.evaluate import evaluate
 from zsdist.settings import data_file
 from zsdist.spaces import create_space
 from zsdist.store import Store
-from zsdist.truth import ingest
+from zsdist.truth import ingest, truth_ids
 
 RUN = "fixture-run"
 DATASETS = ("cifar10", "imagenet16_120")
@@ -40,6 +40,23 @@ def nb201_index_of() -> dict[int, int]:
         return {space.parse(r["arch_str"]): int(r["nb201_index"]) for r in csv.DictReader(f)}
 
 
+def score_rows(space_name: str, ids: list[int], datasets: tuple[str, ...], proxies: tuple[str, ...],
+               batch_size: int) -> list[dict]:
+    """Rows of the `scores` table from the real evaluator on a real batch of each dataset."""
+    space = create_space(space_name)
+    resolved = resolve_proxies(list(proxies))
+    rows = []
+    for dataset in datasets:
+        batch = load_batch(dataset, batch_size, 0)
+        for arch_id in ids:
+            for r in evaluate(lambda: space.build(arch_id, dataset), batch, resolved, 0, "cpu"):
+                rows.append({"arch_id": arch_id, "arch": space.arch_str(arch_id), "dataset": dataset,
+                             "proxy": r.proxy, "value": r.value, "seconds": r.seconds, "status": r.status,
+                             "error": r.error, "batch_size": batch.size, "seed": 0, "device": "cpu",
+                             "options": "{}", "version": "test"})
+    return rows
+
+
 def build_results(root: Path) -> list[int]:
     """Write truth, scores and latency under `root`; returns the arch ids."""
     torch.set_num_threads(1)
@@ -47,17 +64,7 @@ def build_results(root: Path) -> list[int]:
     ingest(store, "nb201")
     space = create_space("nb201")
     ids = fixture_arch_ids()
-    proxies = resolve_proxies(list(PROXIES))
-    rows = []
-    for dataset in DATASETS:
-        batch = load_batch(dataset, 8, 0)
-        for arch_id in ids:
-            for r in evaluate(lambda: space.build(arch_id, dataset), batch, proxies, 0, "cpu"):
-                rows.append({"arch_id": arch_id, "arch": space.arch_str(arch_id), "dataset": dataset,
-                             "proxy": r.proxy, "value": r.value, "seconds": r.seconds, "status": r.status,
-                             "error": r.error, "batch_size": batch.size, "seed": 0, "device": "cpu",
-                             "options": "{}", "version": "test"})
-    store.write("scores", rows, "shard-0", run_id=RUN, space="nb201")
+    store.write("scores", score_rows("nb201", ids, DATASETS, PROXIES, 8), "shard-0", run_id=RUN, space="nb201")
     index = nb201_index_of()
     latency = []
     for dataset, file in HW_FILES.items():
@@ -84,6 +91,27 @@ def shared_results(tmp_path_factory) -> Path:
         build_results(root)
         _BUILT["root"] = root
     return _BUILT["root"]
+
+
+VIT_RUN = "vit-run"
+VIT_DATASETS = ("cifar100_224", "flowers102", "imagenet")  # real, stand-in and the supernet's ImageNet images
+
+
+def vit_results(tmp_path_factory) -> Path:
+    """AutoFormer-Tiny with its whole ground truth, #params of six subnets that have truth on three datasets and
+    of two sampled subnets (no truth) on chaoyang; no latency. Built once per test session."""
+    if "vit" not in _BUILT:
+        torch.set_num_threads(1)
+        root = tmp_path_factory.mktemp("vit") / "results"
+        store = Store(str(root))
+        ingest(store, "autoformer_tiny")
+        ids = truth_ids("autoformer_tiny")[:6]
+        sampled = [a for a in create_space("autoformer_tiny").sample(4, seed=1) if a not in ids][:2]
+        rows = score_rows("autoformer_tiny", ids, VIT_DATASETS, ("params",), 2)
+        rows += score_rows("autoformer_tiny", sampled, ("chaoyang",), ("params",), 2)
+        store.write("scores", rows, "shard-0", run_id=VIT_RUN, space="autoformer_tiny")
+        _BUILT["vit"] = root
+    return _BUILT["vit"]
 
 
 def in_region(truth: dict[int, float], percent: float) -> set[int]:

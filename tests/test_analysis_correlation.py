@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from zsdist.analysis.correlation import bootstrap_interval
 from zsdist.analysis.spec import AnalysisSpec
 from zsdist.analysis.views import connect
 from zsdist.proxies import get_proxy
@@ -92,3 +93,19 @@ def test_bootstrap_is_seeded(tmp_path_factory, con):
     again = connect(str(shared_results(tmp_path_factory)), SPEC).execute(sql).fetchall()
     other = connect(str(shared_results(tmp_path_factory)), AnalysisSpec(bootstrap_resamples=200, seed=1))
     assert con.execute(sql).fetchall() == again != other.execute(sql).fetchall()
+
+
+def test_bootstrap_equals_scipy_and_leaves_out_undefined_resamples():
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=30)
+    y = x + rng.normal(size=30)
+    ours = bootstrap_interval(x, y, "pearson", 300, 4)
+    scipy_ci = stats.bootstrap((x, y), lambda a, b, axis: np.array([stats.pearsonr(i, j).statistic for i, j in
+                                                                    zip(np.atleast_2d(a), np.atleast_2d(b))]),
+                               paired=True, vectorized=True, n_resamples=300, method="percentile",
+                               rng=np.random.default_rng(4)).confidence_interval
+    assert ours == pytest.approx([scipy_ci.low, scipy_ci.high])
+    # four pairs with ties: some resamples are constant, where scipy's own interval would be NaN
+    low, high = bootstrap_interval([1, 1, 2, 3], [1, 2, 2, 4], "spearman", 200, 0)
+    assert -1 <= low <= high <= 1
+    assert bootstrap_interval([1, 1, 1], [1, 2, 3], "kendall", 50, 0) is None  # every resample undefined

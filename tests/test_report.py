@@ -1,4 +1,6 @@
-"""`zsdist report` opened in a real headless Chromium: the page loads, every image decodes, its numbers equal the views.
+"""`zsdist report` opened in a real headless Chromium at a laptop's size (1366×768): the page loads, every image
+decodes and fits the screen whole, the page stays short with every published NB201 device (37 cost series), and its
+numbers equal the views.
 
 Chromium is driven over the DevTools protocol (aiohttp's websocket client, installed with ray[default]).
 Install it with: apt-get update && apt-get install -y chromium
@@ -17,23 +19,30 @@ from pathlib import Path
 import matplotlib.image
 import pytest
 
+from hw_models.tables import help_tables, hwnb_tables, table_rows
 from zsdist.analysis.report import write_report
 from zsdist.analysis.spec import AnalysisSpec
 from zsdist.analysis.views import connect
 from zsdist.cli import main
+from zsdist.store import Store
 
-from analysis_fixture import RUN, shared_results
+from analysis_fixture import HW_FILES, RUN, fixture_arch_ids, shared_results
 
 SPEC = AnalysisSpec(pool_sizes=(10,), pool_repeats=8, top_k=(1, 3), bootstrap_resamples=100)
 CHROMIUM = next((p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None)
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
                   "--remote-debugging-port=0"]
+LAPTOP = {"width": 1366, "height": 768}
 PAGE_STATE = """(async () => {
     const images = [...document.images];
     await Promise.all(images.map(i => i.decode()));
+    const box = e => { const r = e.getBoundingClientRect(); return [Math.round(r.width), Math.round(r.height)]; };
     return {ready: document.readyState, title: document.title,
-            images: images.map(i => [i.alt, i.naturalWidth, i.naturalHeight]),
+            viewport: [window.innerWidth, window.innerHeight],
+            page: [document.documentElement.scrollWidth, document.documentElement.scrollHeight],
+            images: images.map(i => [i.alt, i.naturalWidth, i.naturalHeight, ...box(i)]),
+            folded: [...document.querySelectorAll('details.fold')].map(d => d.open),
             tables: Object.fromEntries([...document.querySelectorAll('table')].map(t =>
                 [t.id, [...t.rows].map(r => [...r.cells].map(c => c.textContent))]))};
 })()"""
@@ -41,7 +50,14 @@ PAGE_STATE = """(async () => {
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
-    results = shared_results(tmp_path_factory)
+    """The fixture with every HW-NAS-Bench (both datasets) and HELP device table for its cells."""
+    results = tmp_path_factory.mktemp("report-results") / "results"
+    shutil.copytree(shared_results(tmp_path_factory), results)
+    ids = set(fixture_arch_ids())
+    for key, tables in (("hw_nas_bench", [t for d in HW_FILES for t in hwnb_tables(d).values()]),
+                        ("help", list(help_tables().values()))):
+        rows = [r for r in table_rows(tables) if r["arch_id"] in ids]
+        Store(str(results)).write("latency", rows, key, run_id="tables", space="nb201")
     out = tmp_path_factory.mktemp("report")
     return write_report(str(results), None, str(out), SPEC), out, connect(str(results), SPEC)
 
@@ -68,6 +84,7 @@ async def _page_state(port: int, url: str) -> dict:
                 return msg["result"]
 
             await call("Page.enable")
+            await call("Emulation.setDeviceMetricsOverride", **LAPTOP, deviceScaleFactor=1, mobile=False)
             navigate_id = next(ids)
             await ws.send_json({"id": navigate_id, "method": "Page.navigate", "params": {"url": url}})
             await until(lambda m: m.get("method") == "Page.loadEventFired")
@@ -108,14 +125,35 @@ def _close(cell: str, value: float | None) -> bool:
 
 @pytest.mark.browser
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install -y chromium)")
-def test_page_loads_with_every_image_and_the_view_numbers(report, tmp_path):
+def test_page_reads_at_a_glance_with_the_view_numbers(report, tmp_path):
     built, out, con = report
     state = open_in_chromium(out / "report.html", tmp_path / "profile")
     assert state["ready"] == "complete" and RUN in state["title"]
     assert [i[0] for i in state["images"]] == [f.title for f in built.figures] and len(built.figures) == 4
-    assert all(width > 100 and height > 100 for _, width, height in state["images"])
+    width, height = state["viewport"]
+    assert (width, height) == (LAPTOP["width"], LAPTOP["height"])
+    for alt, natural_w, natural_h, shown_w, shown_h in state["images"]:
+        # each figure at most one row of panels, shown whole on the screen at (nearly) its own size
+        assert 100 < natural_w <= 1300 and 100 < natural_h <= 750, alt
+        assert shown_w <= width and shown_h <= height and shown_w >= 0.9 * min(natural_w, width - 60), alt
+    # 37 cost series on cifar10 (6 HW-NAS-Bench latency + 3 energy, 27 HELP, #FLOPs): a screen-sized plot each, one
+    # table row each, the full listing folded; the page is a few screens long, not one per device
+    assert state["page"][0] <= width and state["page"][1] <= 6 * height, state["page"]
+    assert state["folded"] == [False]
     tables = state["tables"]
-    assert set(tables) == {"correlation", "regions", "selection", "constrained", "families"}
+    assert set(tables) == {"correlation", "regions", "study", "metrics", "selection", "hardware", "constrained",
+                           "families"}
+    header, *rows = tables["hardware"]
+    series = con.execute("""SELECT count(DISTINCT (dataset, cost_run, device, source, batch_size, cost))
+        FROM constrained WHERE run_id = ?""", [RUN]).fetchone()[0]
+    assert len(rows) == series == 2 * 37 - 27  # HELP measured cifar10 only
+    for row in rows:
+        cell = dict(zip(header, row))
+        for proxy in ("flops", "naswot", "params"):
+            regret = con.execute("""SELECT avg(regret) FROM constrained WHERE run_id = ? AND dataset = ?
+                AND device = ? AND cost = ? AND metric = 'test_acc' AND kind = 'percentile' AND k = 1
+                AND proxy = ?""", [RUN, cell["dataset"], cell["device"], cell["cost"], proxy]).fetchone()[0]
+            assert _close(cell[proxy], regret)
 
     header, *rows = tables["correlation"]
     assert len(rows) == 2 * 3  # two datasets × three proxies, test_acc

@@ -14,9 +14,10 @@ app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_
 
 # the run's stored summary (written when the launch finished): no score is read again
 CORRELATION_SQL = """
-SELECT space, dataset, proxy, n, round(spearman, 4) AS spearman, round(kendall, 4) AS kendall,
+SELECT space, dataset, metric, proxy, n, round(spearman, 4) AS spearman, round(kendall, 4) AS kendall,
        round(pearson, 4) AS pearson
-FROM run_correlation WHERE run_id = $run AND metric = 'test_acc' ORDER BY space, dataset, spearman DESC"""
+FROM run_correlation JOIN primary_metric USING (space, dataset, metric)
+WHERE run_id = $run ORDER BY space, dataset, spearman DESC"""
 
 
 # Statement kinds a query may run without --write: reads, and objects of the in-memory database (views, macros,
@@ -85,6 +86,11 @@ def launch(
                f"done, {summary.archs_done} architectures, {summary.evaluations} evaluations, "
                f"{summary.failed_rows} failed rows → {summary.output}")
     _print_query(summary.output, CORRELATION_SQL, "table", params={"run": summary.run_id})
+    from zsdist.analysis.hints import missing_hints
+    from zsdist.analysis.views import connect
+
+    for line in missing_hints(connect(summary.output), summary.run_id, summary.output):
+        typer.echo(f"hint: {line}")
 
 
 @app.command()

@@ -13,72 +13,68 @@ import numpy as np
 from scipy import stats
 
 
-def _weighted_pearson(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Pearson r per row of the multiset where value i appears w[:, i] times; NaN where a side is constant."""
-    total = w.sum(axis=1, keepdims=True)
-    dx = x - (w * x).sum(axis=1, keepdims=True) / total
-    dy = y - (w * y).sum(axis=1, keepdims=True) / total
+def _pearson(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Pearson r of each row pair of x and y (R×n); NaN where a row is constant."""
+    dx = x - x.mean(axis=-1, keepdims=True)
+    dy = y - y.mean(axis=-1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return (w * dx * dy).sum(axis=1) / np.sqrt((w * dx * dx).sum(axis=1) * (w * dy * dy).sum(axis=1))
+        return (dx * dy).sum(axis=-1) / np.sqrt((dx * dx).sum(axis=-1) * (dy * dy).sum(axis=-1))
 
 
-def _average_ranks(v: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """The average rank of each value within each row's multiset (ties share the mean of their positions)."""
-    order = np.argsort(v, kind="stable")
-    ordered = v[order]
-    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])  # first position of each group of ties
-    counts = np.add.reduceat(w[:, order], starts, axis=1)
-    group_rank = np.cumsum(counts, axis=1) - counts + (counts + 1) / 2.0
-    ranks = np.empty(w.shape)
-    ranks[:, order] = group_rank[:, np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(v)]))]
-    return ranks
+def _codes(v: np.ndarray) -> np.ndarray:
+    """Values → dense integer ranks 0..k-1: a monotone map, so every rank statistic is unchanged."""
+    return stats.rankdata(v, method="dense").astype(np.int64) - 1
 
 
-def _spearman(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
-    return _weighted_pearson(_average_ranks(x, w), _average_ranks(y, w), w)
+def _resample_ranks(codes: np.ndarray) -> np.ndarray:
+    """Average ranks within each row of codes (ties share the mean of their positions), by counting, no sort."""
+    rows, k = codes.shape[0], int(codes.max()) + 1
+    counts = np.bincount((codes + k * np.arange(rows)[:, None]).ravel(), minlength=rows * k).reshape(rows, k)
+    return np.take_along_axis(np.cumsum(counts, axis=1) - (counts - 1) / 2.0, codes, axis=1)
 
 
-def _kendall(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
-    return np.array([stats.kendalltau(np.repeat(x, row), np.repeat(y, row)).statistic for row in w], dtype=float)
+def _spearman(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return _pearson(_resample_ranks(x), _resample_ranks(y))
 
 
-def _pearson(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
-    return _weighted_pearson(x[None, :], y[None, :], w)
+def _kendall(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return np.array([stats.kendalltau(a, b).statistic for a, b in zip(np.atleast_2d(x), np.atleast_2d(y))])
 
 
-# Each statistic maps paired values (n, n) and multiplicities (R×n: how often each pair is drawn) to R values,
-# so a bootstrap never materialises its resamples; NaN where a resample is constant on one side.
-STATISTICS: dict[str, Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]] = {
-    "spearman": _spearman, "kendall": _kendall, "pearson": _pearson,
+# Each statistic: a transform of the paired values, applied once, and a map of resamples of the transformed values
+# (R×n each) to R values; NaN where a resample is constant on one side.
+STATISTICS: dict[str, tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray, np.ndarray], np.ndarray]]] = {
+    "spearman": (_codes, _spearman), "kendall": (np.asarray, _kendall), "pearson": (np.asarray, _pearson),
 }
-_CHUNK = 64  # resamples per step: bounds memory at 64 × n values per array
+_BATCH = 64  # resamples per step: bounds memory at 64 × n values per array
+_UNDEFINED = 2.0
 
 
 def kendall_tau(x: Sequence[float], y: Sequence[float]) -> float | None:
     """Kendall τ-b, or NULL where it is undefined (fewer than two pairs, a constant side)."""
     if len(x) < 2:
         return None
-    tau = float(_kendall(np.asarray(x, float), np.asarray(y, float), np.ones((1, len(x)), dtype=np.int64))[0])
+    tau = float(_kendall(np.asarray(x, float), np.asarray(y, float))[0])
     return None if math.isnan(tau) else tau
 
 
 def bootstrap_interval(x: Sequence[float], y: Sequence[float], statistic: str, resamples: int,
                        seed: int) -> list[float] | None:
-    """Percentile 95% interval of `statistic` over `resamples` resamples of the pairs (with replacement).
+    """Percentile 95% interval of `statistic` over `resamples` paired resamples (scipy.stats.bootstrap, seeded).
 
-    Resamples where the statistic is undefined (all ties) are left out; NULL when fewer than 3 pairs."""
-    n = len(x)
-    if n < 3 or resamples < 1:
+    Resamples where the statistic is undefined (all ties) are left out rather than making the interval NaN, as
+    scipy's own interval would; NULL when fewer than 3 pairs."""
+    if len(x) < 3 or resamples < 1:
         return None
-    idx = np.random.default_rng(seed).integers(0, n, size=(resamples, n))
-    xs, ys = np.asarray(x, float), np.asarray(y, float)
-    values = []
-    for chunk in np.array_split(idx, math.ceil(resamples / _CHUNK)):
-        rows = (chunk + n * np.arange(len(chunk))[:, None]).ravel()
-        counts = np.bincount(rows, minlength=len(chunk) * n).reshape(len(chunk), n)
-        values.append(STATISTICS[statistic](xs, ys, counts))
-    values = np.concatenate(values)
-    values = values[np.isfinite(values)]
+    transform, fn = STATISTICS[statistic]
+    # undefined resamples get a value outside every correlation's range, so that scipy's own interval (unused)
+    # stays finite instead of warning; they are dropped below
+    result = stats.bootstrap((transform(np.asarray(x, float)), transform(np.asarray(y, float))),
+                             lambda a, b, axis: np.nan_to_num(fn(a, b), nan=_UNDEFINED), paired=True,
+                             vectorized=True, n_resamples=resamples, batch=_BATCH, method="percentile",
+                             rng=np.random.default_rng(seed))
+    values = result.bootstrap_distribution
+    values = values[values != _UNDEFINED]
     if not len(values):
         return None
     lo, hi = np.percentile(values, [2.5, 97.5])
@@ -96,6 +92,10 @@ _UNDEFINED_AS_NULL = "CASE WHEN isnan({0}) THEN NULL ELSE {0} END"
 _GROUP = "run_id, space, dataset, proxy, metric, region"
 
 VIEWS: dict[str, str] = {
+    # the metric a space × dataset's tables and plots lead with: test_acc where the truth has it, else the first
+    "primary_metric": """
+        SELECT space, dataset, CASE WHEN bool_or(metric = 'test_acc') THEN 'test_acc' ELSE min(metric) END AS metric
+        FROM truth GROUP BY space, dataset""",
     # every evaluated architecture with a ground truth, ranked by it within its run × space × dataset × metric
     "evaluated": """
         SELECT run_id, space, dataset, metric, arch_id, truth,
@@ -128,17 +128,18 @@ VIEWS: dict[str, str] = {
     "correlation": """
         SELECT run_id, space, dataset, proxy, metric, n, spearman, kendall, pearson
         FROM correlation_regions WHERE region = 'all'""",
+    # each table's pairs as two lists in arch order: what the bootstrap resamples
+    "paired_lists": f"""
+        SELECT {_GROUP}, list(score ORDER BY arch_id) AS x, list(truth ORDER BY arch_id) AS y
+        FROM paired_regions GROUP BY ALL""",
     # bootstrap 95% intervals (seeded; computed only when this view is queried)
     "correlation_ci": f"""
-        WITH lists AS (
-            SELECT {_GROUP}, list(score ORDER BY arch_id) AS x, list(truth ORDER BY arch_id) AS y
-            FROM paired_regions GROUP BY ALL),
-        ci AS (
+        WITH ci AS (
             SELECT {_GROUP},
                    bootstrap_interval(x, y, 'spearman', s.resamples, s.seed) AS s_ci,
                    bootstrap_interval(x, y, 'kendall', s.resamples, s.seed) AS k_ci,
                    bootstrap_interval(x, y, 'pearson', s.resamples, s.seed) AS p_ci
-            FROM lists, analysis_settings s)
+            FROM paired_lists, analysis_settings s)
         SELECT c.*, ci.s_ci[1] AS spearman_lo, ci.s_ci[2] AS spearman_hi, ci.k_ci[1] AS kendall_lo,
                ci.k_ci[2] AS kendall_hi, ci.p_ci[1] AS pearson_lo, ci.p_ci[2] AS pearson_hi
         FROM correlation_regions c JOIN ci USING ({_GROUP})""",

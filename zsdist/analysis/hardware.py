@@ -2,13 +2,16 @@
 far it is from the accuracy-cost Pareto front.
 
 Costs come from the latency table (any source: measured, table or predicted; repeated rows reduce to their median)
-and from the `flops` proxy (device 'any'). Budgets are percentiles of the candidates' cost or absolute limits
-(`budget_levels`); a budget no candidate fits still gives one row per proxy, with n_within = 0 and NULL picks.
-Ties in a proxy's score are broken by the hash of 'seed:arch_id'; an architecture without a score is never picked.
+and from the `flops` proxy (device 'any'). A run's candidates take costs from its own rows and from runs that hold
+no scores (the ingested tables, latency-only measurement runs), never from another run's measurements; `cost_run`
+says which run a cost comes from, so two measurements of one device stay two groups. Budgets are percentiles of the
+candidates' cost or absolute limits (`budget_levels`); a budget no candidate fits still gives one row per proxy,
+with n_within = 0 and NULL picks. Ties in a proxy's score are broken by the hash of 'seed:arch_id'; an architecture
+without a score is never picked.
 """
 from __future__ import annotations
 
-_DEVICE = "run_id, space, dataset, metric, device, source, batch_size, cost"
+_DEVICE = "run_id, space, dataset, metric, cost_run, device, source, batch_size, cost"
 _BUDGET = f"{_DEVICE}, kind, level, budget"
 _QUALIFIED_BUDGET = ", ".join(f"w.{c}" for c in _BUDGET.split(", "))
 _ON = " AND ".join(f"{{a}}.{c} = {{b}}.{c}" for c in _DEVICE.split(", "))
@@ -16,20 +19,23 @@ _ON = " AND ".join(f"{{a}}.{c} = {{b}}.{c}" for c in _DEVICE.split(", "))
 VIEWS: dict[str, str] = {
     # one value per (space, dataset, device, source, batch, cost, arch); rows without a batch size count as batch 1
     "costs": """
-        SELECT space, dataset, device, source, coalesce(batch_size, 1) AS batch_size, 'latency_ms' AS cost, arch_id,
-               median(latency_ms) AS value
+        SELECT run_id AS cost_run, space, dataset, device, source, coalesce(batch_size, 1) AS batch_size,
+               'latency_ms' AS cost, arch_id, median(latency_ms) AS value
         FROM latency WHERE status = 'ok' AND latency_ms IS NOT NULL GROUP BY ALL
         UNION ALL
-        SELECT space, dataset, device, source, coalesce(batch_size, 1), 'energy_mj', arch_id, median(energy_mj)
+        SELECT run_id, space, dataset, device, source, coalesce(batch_size, 1), 'energy_mj', arch_id,
+               median(energy_mj)
         FROM latency WHERE status = 'ok' AND energy_mj IS NOT NULL GROUP BY ALL
         UNION ALL
-        SELECT space, dataset, 'any', 'flops', 1, 'flops', arch_id, any_value(value)
+        SELECT run_id, space, dataset, 'any', 'flops', 1, 'flops', arch_id, any_value(value)
         FROM scores WHERE proxy = 'flops' AND status = 'ok' AND value IS NOT NULL GROUP BY ALL""",
-    # evaluated architectures that have a cost on a device
+    # evaluated architectures that have a cost on a device: from their own run or a run without scores
     "hw_candidates": """
-        SELECT e.run_id, e.space, e.dataset, e.metric, c.device, c.source, c.batch_size, c.cost, e.arch_id, e.truth,
-               c.value AS cost_value
-        FROM evaluated e JOIN costs c USING (space, dataset, arch_id)""",
+        SELECT e.run_id, e.space, e.dataset, e.metric, c.cost_run, c.device, c.source, c.batch_size, c.cost,
+               e.arch_id, e.truth, c.value AS cost_value
+        FROM evaluated e
+        JOIN costs c ON c.space = e.space AND c.dataset = e.dataset AND c.arch_id = e.arch_id
+                    AND (c.cost_run = e.run_id OR c.cost_run NOT IN (SELECT DISTINCT run_id FROM scores))""",
     # a percentile budget interpolates linearly between sorted costs (as quantile_cont / numpy do)
     "budgets": f"""
         WITH sorted AS (

@@ -1,4 +1,8 @@
-"""The report's figures as PNG bytes (matplotlib, headless); each function takes plain rows from the SQL views."""
+"""The report's figures as PNG bytes (matplotlib, headless); each function takes plain rows from the SQL views.
+
+Every figure stays within about 1,300 × 750 px (at 100 dpi) whatever the number of proxies, tables or devices, so
+that a laptop screen shows it whole and its text at full size: callers pick the panels (at most one row of three).
+"""
 from __future__ import annotations
 
 import io
@@ -41,15 +45,16 @@ def heatmap(rows: Sequence[tuple[str, str, float | None]], title: str) -> bytes:
     for proxy, column, value in rows:
         if value is not None:
             grid[proxies.index(proxy), columns.index(column)] = value
-    fig, ax = plt.subplots(figsize=(1.6 + 1.3 * len(columns), 1.0 + 0.45 * len(proxies)))
+    fig, ax = plt.subplots(figsize=(min(12.0, 2.4 + 0.9 * len(columns)), min(6.8, 1.2 + 0.24 * len(proxies))),
+                           layout="constrained")
     image = ax.imshow(grid, cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto")
-    ax.set_xticks(range(len(columns)), columns, rotation=30, ha="right")
-    ax.set_yticks(range(len(proxies)), proxies)
+    ax.set_xticks(range(len(columns)), columns, rotation=30, ha="right", fontsize=8)
+    ax.set_yticks(range(len(proxies)), proxies, fontsize=8)
     for (i, j), value in np.ndenumerate(grid):
         if not np.isnan(value):
-            ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=8)
+            ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7)
     fig.colorbar(image, ax=ax, label="Spearman ρ")
-    ax.set_title(title)
+    ax.set_title(title, fontsize=10)
     return _png(fig)
 
 
@@ -65,15 +70,19 @@ def scatter(panels: Sequence[tuple[str, Sequence[float], Sequence[float]]], ylab
     return _png(fig)
 
 
-def pareto(panels: Sequence[tuple[str, Sequence[tuple[float, float, bool]], Sequence[tuple[str, float, float]]]],
-           xlabel: str) -> bytes:
-    """panels: (device, candidates (cost, acc, on_front), picks (proxy, cost, acc))."""
+def pareto(panels: Sequence[tuple[str, Sequence[tuple[float, float, bool]], Sequence[tuple[str, float, float]],
+                                  Sequence[tuple[str, float]]]], xlabel: str) -> bytes:
+    """panels: (title, candidates (cost, acc, on_front), picks (proxy, cost, acc), budgets (label, cost))."""
     fig, axes = _grid(len(panels))
-    for ax, (device, candidates, picks) in zip(axes, panels):
+    for ax, (title, candidates, picks, budgets) in zip(axes, panels):
         cost, acc, front = (np.array(c) for c in zip(*candidates))
         ax.scatter(cost, acc, s=5, c="0.75", label="architectures")
         order = np.argsort(cost[front])
         ax.step(cost[front][order], acc[front][order], where="post", c="k", lw=1, label="Pareto front")
+        for label, budget in budgets:
+            ax.axvline(budget, c="0.6", lw=0.6, ls=":")
+            ax.text(budget, 1, label, transform=ax.get_xaxis_transform(), fontsize=6, rotation=90, va="top",
+                    ha="right", color="0.4")
         by_proxy: dict[str, list[tuple[float, float]]] = defaultdict(list)
         for proxy, c, a in picks:
             by_proxy[proxy].append((c, a))
@@ -82,22 +91,26 @@ def pareto(panels: Sequence[tuple[str, Sequence[tuple[float, float, bool]], Sequ
                        edgecolors=f"C{i}", label=proxy)
         ax.set_xscale("log")
         ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-        ax.set_title(device, fontsize=9)
+        ax.set_title(title, fontsize=9)
         ax.set_xlabel(xlabel)
         ax.set_ylabel("accuracy")
         ax.legend(fontsize=6, loc="lower right")
     return _png(fig)
 
 
-def regret_lines(panels: Sequence[tuple[str, Sequence[tuple[str, float, float | None]]]], xlabel: str) -> bytes:
-    """panels: (title, (proxy, budget level, regret)); a missing regret (empty budget) leaves a gap."""
+def regret_bands(panels: Sequence[tuple[str, Sequence[tuple[str, float, float, float, float]]]],
+                 xlabel: str) -> bytes:
+    """panels: (title, (proxy, budget level, median, low, high)): a line per proxy, a band from low to high."""
     fig, axes = _grid(len(panels))
     for ax, (title, points) in zip(axes, panels):
-        by_proxy: dict[str, list[tuple[float, float]]] = defaultdict(list)
-        for proxy, level, regret in points:
-            by_proxy[proxy].append((level, np.nan if regret is None else regret))
+        by_proxy: dict[str, list[tuple[float, float, float, float]]] = defaultdict(list)
+        for proxy, level, mid, lo, hi in points:
+            by_proxy[proxy].append((level, *(np.nan if v is None else v for v in (mid, lo, hi))))
         for i, (proxy, line) in enumerate(sorted(by_proxy.items())):
-            ax.plot(*zip(*sorted(line)), marker=_MARKERS[i % len(_MARKERS)], ms=4, label=proxy)
+            level, mid, lo, hi = (np.array(v) for v in zip(*sorted(line)))
+            ax.plot(level, mid, marker=_MARKERS[i % len(_MARKERS)], ms=4, c=f"C{i}", label=proxy)
+            if np.any(hi > lo):
+                ax.fill_between(level, lo, hi, color=f"C{i}", alpha=0.12, lw=0)
         ax.set_title(title, fontsize=9)
         ax.set_xlabel(xlabel)
         ax.set_ylabel("regret (accuracy points)")
@@ -111,7 +124,7 @@ def family_bars(rows: Sequence[tuple[str, str, float | None]]) -> bytes:
     proxies = sorted({r[1] for r in rows})
     values = {(f, p): v for f, p, v in rows}
     width = 0.8 / len(families)
-    fig, ax = plt.subplots(figsize=(1.2 + 0.8 * len(proxies), 3.6))
+    fig, ax = plt.subplots(figsize=(min(12.0, 1.6 + 0.45 * len(proxies)), 3.6), layout="constrained")
     for i, family in enumerate(families):
         heights = [np.nan if values.get((family, p)) is None else values[(family, p)] for p in proxies]
         ax.bar(np.arange(len(proxies)) + i * width, heights, width, label=family)
