@@ -74,6 +74,7 @@ def test_a_space_without_a_truth_source(tmp_path_factory, tmp_path):
                                        "nb101, nb201, pit, transnas_micro), so no table can rank its proxies"]
 
 
+@pytest.mark.fulldata  # AutoFormer ground truth is fetched, not embedded
 def test_vit_run_without_truth_archs_latency_or_enough_archs(tmp_path_factory):
     con = connect(str(vit_results(tmp_path_factory)))  # the default pools: 100 and 1,000
     found = hints(con, VIT_RUN)
@@ -91,6 +92,7 @@ def test_vit_run_without_truth_archs_latency_or_enough_archs(tmp_path_factory):
     assert con.execute("SELECT count(*) FROM constrained WHERE run_id = ?", [VIT_RUN]).fetchone()[0] == 0
 
 
+@pytest.mark.fulldata  # HELP tables are fetched, not embedded
 @pytest.mark.parametrize("key", ["selection", "hardware"])
 def test_report_tables_explain_their_own_emptiness(tmp_path_factory, key):
     con = connect(str(vit_results(tmp_path_factory)))

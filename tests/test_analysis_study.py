@@ -129,6 +129,7 @@ def test_verdict_states_a_sign_only_where_every_table_agrees(tmp_path_factory, c
     assert row[4:] == (pytest.approx(max(rhos.values())), max(rhos, key=rhos.get))
 
 
+@pytest.mark.fulldata  # AutoFormer ground truth is fetched, not embedded
 def test_vit_space_reports_every_metric_as_its_own_table(tmp_path_factory):
     con = connect(str(vit_results(tmp_path_factory)), SPEC)
     truth = set(con.execute("SELECT DISTINCT dataset, metric FROM truth").fetchall())

@@ -123,6 +123,7 @@ def _close(cell: str, value: float | None) -> bool:
     return shown == pytest.approx(value, abs=6e-5, rel=1e-5)
 
 
+@pytest.mark.fulldata  # the HELP device tables
 @pytest.mark.browser
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install -y chromium)")
 def test_page_reads_at_a_glance_with_the_view_numbers(report, tmp_path):
@@ -197,6 +198,7 @@ def test_page_reads_at_a_glance_with_the_view_numbers(report, tmp_path):
         assert all(_close(cell[c], v) for c, v in zip(("pick_acc", "best_acc", "regret", "front_gap"), expected))
 
 
+@pytest.mark.fulldata  # the HELP device tables
 def test_markdown_references_png_files_that_decode(report):
     built, out, _ = report
     markdown = (out / "report.md").read_text()
