@@ -5,6 +5,7 @@ import json
 import os
 import platform
 import socket
+import sys
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -32,14 +33,22 @@ class LaunchSummary:
     nodes: tuple[str, ...] = ()  # Ray node ids that computed shards
 
 
-def _run_shard(shard: Shard, output: str, version: str) -> tuple[int, int, str]:
-    """Compute and write one shard; a retry after a crash rewrites the same file, so no row is written twice."""
+def _run_shard(shard: Shard, output: str, version: str, devices: dict[str, dict]) -> tuple[int, int, str, dict]:
+    """Compute and write one shard; a retry after a crash rewrites the same file, so no row is written twice.
+    Also returns, per latency device, its rows and those predicted beyond the networks it was fitted on."""
     import torch
 
     torch.set_num_threads(max(1, int(shard.job.num_cpus)))
-    rows = compute_shard(shard, version) if shard.table == "scores" else compute_latency_shard(shard)
+    if shard.table == "scores":
+        rows, beyond = compute_shard(shard, version), {}
+    else:
+        from hw_models import extrapolations
+
+        rows = compute_latency_shard(shard, devices)
+        beyond = extrapolations(rows)
     Store(output).write(shard.table, rows, shard.key, run_id=shard.run_id, space=shard.job.space)
-    return len(shard.arch_ids), sum(r["status"] != "ok" for r in rows), ray.get_runtime_context().get_node_id()
+    return (len(shard.arch_ids), sum(r["status"] != "ok" for r in rows), ray.get_runtime_context().get_node_id(),
+            beyond)
 
 
 # Ray retries a shard whose worker process or node died; application errors are rows, not task failures.
@@ -80,6 +89,37 @@ def _resources(shard: Shard) -> dict[str, float]:
     return {"num_cpus": whole_node, "num_gpus": 1 if "cuda" in measured else 0}
 
 
+def _fitted_devices(store: Store, workflow: Workflow) -> dict[str, dict]:
+    """The documents of the fitted devices (`zsdist fewshot`) the workflow names, each recorded beside the results
+    as devices/<run_id>/<name>.json and handed to the workers. A device refitted after the run recorded it would mix
+    two fits in one run's rows, so that is refused."""
+    from hw_models import DEVICES
+
+    documents = {}
+    for name in sorted({d for job in workflow.jobs for d in job.latency}):
+        document = DEVICES.get(name).document
+        if document is None:
+            continue
+        relative = f"devices/{workflow.run_id}/{name}.json"
+        recorded = store.read_text(relative)
+        if recorded is None:
+            store.write_text(relative, json.dumps(document, sort_keys=True, separators=(",", ":")) + "\n")
+        elif json.loads(recorded) != document:
+            raise ZsdistError(f"device '{name}' was refitted after run {workflow.run_id} used it ({store.uri}/"
+                              f"{relative}); fit it under a new name or give the run another name")
+        documents[name] = document
+    return documents
+
+
+def _warn_extrapolated(beyond: dict[tuple[str, str], list]) -> None:
+    """One warning per job and device whose predictor answered beyond the networks it was fitted on."""
+    for (job, device), (rows, count, features) in sorted(beyond.items()):
+        if count:
+            print(f"warning: {job}: device '{device}' predicted {count} of {rows} latencies beyond the networks it "
+                  f"was fitted on (out of range: {', '.join(sorted(features)[:5])}"
+                  f"{', …' if len(features) > 5 else ''}); rows say \"extrapolated\" in details", file=sys.stderr)
+
+
 def _init_ray(address: str | None) -> bool:
     """Connect to `address` or start an embedded local Ray; returns whether this call started it.
 
@@ -99,6 +139,7 @@ def launch(workflow: Workflow, output: str | None = None, address: str | None = 
     store.check_writable()
     shards = list(plan(workflow))
     todo = [s for s in shards if not store.exists(store.path(s.table, s.key, run_id=s.run_id, space=s.job.space))]
+    devices = _fitted_devices(store, workflow)
     _record_run(store, workflow, finished=not todo)
     summary = dict(run_id=workflow.run_id, output=store.uri, shards_total=len(shards),
                    shards_skipped=len(shards) - len(todo))
@@ -110,6 +151,8 @@ def launch(workflow: Workflow, output: str | None = None, address: str | None = 
     limit = max_in_flight or max(2, 2 * int(ray.cluster_resources().get("CPU", 1)))
     version = code_version()
     in_flight: dict[ray.ObjectRef, Shard] = {}
+    devices_ref = ray.put(devices)
+    beyond: dict[tuple[str, str], list] = {}
     queue = iter(todo)
     done = archs = failed = 0
     nodes: set[str] = set()
@@ -117,7 +160,8 @@ def launch(workflow: Workflow, output: str | None = None, address: str | None = 
     try:
         while True:
             for shard in queue:
-                in_flight[run_shard_task.options(**_resources(shard)).remote(shard, store.uri, version)] = shard
+                task = run_shard_task.options(**_resources(shard))
+                in_flight[task.remote(shard, store.uri, version, devices_ref)] = shard
                 if len(in_flight) >= limit:
                     break
             if not in_flight:
@@ -125,12 +169,17 @@ def launch(workflow: Workflow, output: str | None = None, address: str | None = 
             (ready,), _ = ray.wait(list(in_flight), num_returns=1)
             shard = in_flight.pop(ready)
             try:
-                n_archs, n_failed, node = ray.get(ready)
+                n_archs, n_failed, node, shard_beyond = ray.get(ready)
             except ray.exceptions.RayError as exc:  # an error outside any architecture, or retries exhausted
                 broken.append(f"{shard.table} shard {shard.key}: {str(exc).strip().splitlines()[-1]}")
                 continue
             done, archs, failed = done + 1, archs + n_archs, failed + n_failed
             nodes.add(node)
+            for device, (rows, count, features) in shard_beyond.items():
+                total = beyond.setdefault((f"job {shard.key.split('-')[0]} ({shard.job.space})", device),
+                                          [0, 0, set()])
+                total[0], total[1] = total[0] + rows, total[1] + count
+                total[2].update(features)
             if progress:
                 progress.update(n_archs, n_failed)
     finally:
@@ -138,6 +187,7 @@ def launch(workflow: Workflow, output: str | None = None, address: str | None = 
             progress.close()
         if started_ray:
             ray.shutdown()
+    _warn_extrapolated(beyond)
     if broken:
         raise ZsdistError(f"{len(broken)} shard(s) failed, the {done} finished ones are kept; relaunch to compute "
                           f"the rest. First: {broken[0]}")

@@ -43,9 +43,13 @@ def evaluate_with_splits(build: Callable[[], nn.Module], batch: Batch, proxies: 
     return [results[p.name] for p in proxies]
 
 
-def compute_latency_shard(shard: Shard) -> list[dict]:
-    """Latency rows of every arch × dataset of the shard on each of the job's devices."""
+def compute_latency_shard(shard: Shard, devices: dict[str, dict] | None = None) -> list[dict]:
+    """Latency rows of every arch × dataset of the shard on each of the job's devices; `devices` holds the
+    documents of fitted devices it names (the run hands them over: a worker may not see the user's folder)."""
     from hw_models import latency_rows
+    from hw_models.fitted import use_all
+
+    use_all(devices or {})
 
     job = shard.job
     space = create_space(job.space)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import uuid
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import pyarrow as pa
 import pyarrow.fs as pafs
@@ -79,15 +79,30 @@ class Store:
             raise ZsdistError(f"output folder {self.uri} is not writable: {exc}") from None
 
     def write(self, table: str, rows: Sequence[dict] | pa.Table, key: str, **partition: str) -> str:
-        """Write one file atomically: a temporary name in the same folder, then a rename."""
+        """Write one file of a table atomically."""
         data = rows if isinstance(rows, pa.Table) else pa.Table.from_pylist(list(rows), schema=SCHEMAS[table])
+        return self._atomic(self.path(table, key, **partition), lambda out: pq.write_table(data.cast(SCHEMAS[table]),
+                                                                                           out))
+
+    def write_text(self, relative: str, text: str) -> str:
+        """A small text file under the root beside the tables (e.g. devices/<run_id>/<name>.json), atomically."""
+        return self._atomic(f"{self._fs[1]}/{relative}", lambda out: out.write(text.encode()))
+
+    def read_text(self, relative: str) -> str | None:
+        fs, root = self._fs
+        if not self.exists(f"{root}/{relative}"):
+            return None
+        with fs.open_input_stream(f"{root}/{relative}") as f:
+            return f.read().decode()
+
+    def _atomic(self, final: str, write: Callable[[pa.NativeFile], object]) -> str:
+        """A temporary name in the same folder, then a rename: readers never see half a file."""
         fs, _ = self._fs
-        final = self.path(table, key, **partition)
         folder = final.rsplit("/", 1)[0]
         fs.create_dir(folder, recursive=True)
         tmp = f"{folder}/_tmp-{uuid.uuid4().hex}.partial"
         with fs.open_output_stream(tmp) as out:
-            pq.write_table(data.cast(SCHEMAS[table]), out)
+            write(out)
         fs.move(tmp, final)
         return final
 
