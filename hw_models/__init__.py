@@ -94,16 +94,4 @@ def latency_rows(space: str, arch_id: int, arch: str, dataset: str, build: Calla
     return rows
 
 
-def extrapolations(rows: Sequence[dict]) -> dict[str, tuple[int, int, list[str]]]:
-    """Per device of `latency_rows` output: its rows, how many were predicted beyond the networks its predictor
-    was fitted on, and which features were out of range (so that a run warns once, not once per network)."""
-    totals: dict[str, tuple[int, int, set[str]]] = {}
-    for row in rows:
-        details = json.loads(row["details"]) if row["details"] else {}
-        n, count, features = totals.get(row["device"], (0, 0, set()))
-        out = details.get("out_of_range", [])
-        totals[row["device"]] = (n + 1, count + bool(details.get("extrapolated")), features | set(out))
-    return {device: (n, count, sorted(features)) for device, (n, count, features) in totals.items()}
-
-
 from hw_models import measure, devices, meta, fitted  # noqa: E402,F401  (built-in devices, predictor kinds)

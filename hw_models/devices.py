@@ -3,6 +3,7 @@ from its saved predictor (hw_models/params/<device>.json); devices with only a p
 from __future__ import annotations
 
 import functools
+import warnings
 
 import numpy as np
 
@@ -20,13 +21,17 @@ def _predictor(device: str):
     return load(device)
 
 
-def estimate_with(predictor, query: Query, details: dict, batch_size: int = PREDICT_BATCH) -> Estimate:
+def estimate_with(device: str, predictor, query: Query, details: dict, batch_size: int = PREDICT_BATCH) -> Estimate:
     """A predictor applied to the operator features of the built network (one input: the features describe the
     network, while the batch size its latency holds for belongs to the device); features beyond the networks it
     was fitted on are named in the details."""
     features = network_features(query.build(), input_shape(query.dataset, PREDICT_BATCH))
     latency = float(predictor.predict(features[None])[0])
     out = predictor.out_of_range(features)
+    if out:  # one message per device, space and dataset: a run prints each distinct warning once
+        warnings.warn(f"latency device '{device}' predicts {query.space} networks ({query.dataset}) beyond "
+                      f"the networks it was fitted on; those rows say \"extrapolated\" in details, with the features "
+                      f"out of range", stacklevel=2)
     return Estimate(latency, None, "predicted", batch_size, {**details, **(
         {"extrapolated": True, "out_of_range": out} if out else {})})
 
@@ -34,8 +39,8 @@ def estimate_with(predictor, query: Query, details: dict, batch_size: int = PRED
 def predicted(device: str, query: Query) -> Estimate:
     """The device's saved predictor (hw_models/params/<device>.json)."""
     predictor = _predictor(device)
-    return estimate_with(predictor, query, {"predictor": f"{device}.json", "kind": predictor.kind,
-                                            "fit": predictor.fit})
+    return estimate_with(device, predictor, query, {"predictor": f"{device}.json", "kind": predictor.kind,
+                                                    "fit": predictor.fit})
 
 
 def _from_table(device: str):

@@ -59,7 +59,7 @@ def use(name: str, doc: dict, source: str) -> Device:
     details = {"predictor": f"{name}.json", "kind": predictor.kind, "sha256_16": digest(doc),
                "networks": predictor.fit.get("n")}
     batch = int(predictor.fit.get("batch_size", 1))
-    return DEVICES.put(Device(name, "predicted", lambda query: estimate_with(predictor, query, details, batch),
+    return DEVICES.put(Device(name, "predicted", lambda query: estimate_with(name, predictor, query, details, batch),
                               f"fitted by zsdist fewshot ({source})", doc))
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import product
 from pathlib import Path
 from typing import Sequence
@@ -85,10 +85,13 @@ def ideal_weights(Z: np.ndarray, X: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class DevicePrior:
-    """The meta-learned prior: input standardisation and the weights of the devices it was trained on."""
+    """The meta-learned prior: input standardisation, the range of features it was trained over, and the weights
+    of the devices it was trained on."""
 
     mean: np.ndarray
     scale: np.ndarray
+    low: np.ndarray  # raw features: range over the reference networks
+    high: np.ndarray
     devices: tuple[str, ...]
     weights: np.ndarray  # one row per device
     fit: dict = field(default_factory=dict)
@@ -99,8 +102,8 @@ class DevicePrior:
     def without(self, names: Sequence[str]) -> "DevicePrior":
         """The prior as if trained without these devices (leave-one-out evaluation)."""
         keep = [i for i, d in enumerate(self.devices) if d not in set(names)]
-        return DevicePrior(self.mean, self.scale, tuple(self.devices[i] for i in keep), self.weights[keep],
-                           {**self.fit, "left_out": sorted(names)})
+        return replace(self, devices=tuple(self.devices[i] for i in keep), weights=self.weights[keep],
+                       fit={**self.fit, "left_out": sorted(names)})
 
     def moments(self) -> tuple[np.ndarray, np.ndarray]:
         return self.weights.mean(0), np.cov(self.weights.T)
@@ -108,7 +111,8 @@ class DevicePrior:
     def to_dict(self) -> dict:
         return {"format": PRIOR_FORMAT, "version": PRIOR_VERSION, "features_version": FEATURES_VERSION,
                 "inputs": list(INPUT_NAMES), "mean": self.mean.tolist(), "scale": self.scale.tolist(),
-                "devices": list(self.devices), "weights": self.weights.tolist(), "fit": self.fit}
+                "low": self.low.tolist(), "high": self.high.tolist(), "devices": list(self.devices),
+                "weights": self.weights.tolist(), "fit": self.fit}
 
 
 def save_prior(prior: DevicePrior, path: Path = PRIOR_FILE) -> Path:
@@ -127,7 +131,8 @@ def load_prior(path: Path = PRIOR_FILE) -> DevicePrior:
         raise ValueError(f"{path} is not a {PRIOR_FORMAT} v{PRIOR_VERSION} file for features v{FEATURES_VERSION}; "
                          f"refit it (python -m hw_models.calibrate)")
     fit = {**d["fit"], "sha256_16": hashlib.sha256(text.encode()).hexdigest()[:16]}
-    return DevicePrior(np.array(d["mean"]), np.array(d["scale"]), tuple(d["devices"]), np.array(d["weights"]), fit)
+    return DevicePrior(*(np.array(d[k]) for k in ("mean", "scale", "low", "high")), tuple(d["devices"]),
+                       np.array(d["weights"]), fit)
 
 
 def _rounded(values: np.ndarray) -> np.ndarray:
@@ -143,7 +148,7 @@ def build_prior(X: np.ndarray, tables: Sequence[tuple[str, np.ndarray]], fit: di
     Z = (raw_inputs(X) - mean) / scale
     weights = np.vstack([device_weights(Z, y) for _, y in tables] + [ideal_weights(Z, X)])
     names = tuple(name for name, _ in tables) + tuple(f"ideal:{name}" for name in IDEAL)
-    return DevicePrior(mean, scale, names, _rounded(weights), fit)
+    return DevicePrior(mean, scale, X.min(0), X.max(0), names, _rounded(weights), fit)
 
 
 def _centring(n: int) -> np.ndarray:
@@ -199,7 +204,7 @@ class MetaPredictor:
     scale: np.ndarray
     intercept: float
     weights: np.ndarray
-    low: np.ndarray  # range of the raw features of the measured networks
+    low: np.ndarray  # raw features: range over the prior's reference networks and the measured ones
     high: np.ndarray
     fit: dict = field(default_factory=dict)  # the measurements, the prior and the chosen hyperparameters
     kind = "meta"
@@ -236,7 +241,8 @@ def adapt(device: str, prior: DevicePrior, X: np.ndarray, y: np.ndarray, fit: di
     record = {"n": len(y), "prior": {"devices": len(prior.devices), **prior.fit},
               "most_probable": {**dict(zip(("prior_scale", "feature_var", "sum_var", "noise_var"), a.hyper)),
                                 "share": a.share}, **(fit or {})}
-    return MetaPredictor(device, prior.mean, prior.scale, a.intercept, a.weights, X.min(0), X.max(0), record)
+    low, high = np.minimum(prior.low, X.min(0)), np.maximum(prior.high, X.max(0))
+    return MetaPredictor(device, prior.mean, prior.scale, a.intercept, a.weights, low, high, record)
 
 
 def loo_predictions(prior: DevicePrior, X: np.ndarray, y: np.ndarray) -> np.ndarray:

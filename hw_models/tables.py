@@ -9,12 +9,12 @@ import ast
 import functools
 import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
-import pyarrow.csv as pacsv
 
 from zsdist.errors import ZsdistError
-from zsdist.settings import data_file
+from zsdist.settings import read_table
 from zsdist.spaces import create_space
 from zsdist.spaces.nb201 import EDGES
 from zsdist.store import Store
@@ -50,7 +50,7 @@ class Table:
 
     device: str
     dataset: str
-    file: str  # relative to ZSDIST_DATA
+    file: str  # in the reference-data layout, or the user's file
     column: str
     latency_ms: np.ndarray
     energy_mj: np.ndarray | None
@@ -61,11 +61,11 @@ class Table:
                            "batch_size": 1}, sort_keys=True)
 
 
-def _arch_ids(archs: list[str]) -> np.ndarray:
+def _arch_ids(archs: list[str], file: str) -> np.ndarray:
     space = create_space("nb201")
     ids = np.array([space.parse(a) for a in archs])
     if len(set(ids.tolist())) != space.size:
-        raise ZsdistError(f"latency table does not list each of the {space.size} NB201 cells exactly once")
+        raise ZsdistError(f"latency table {file} does not list each of the {space.size:,} NB201 cells exactly once")
     return ids
 
 
@@ -82,8 +82,8 @@ def hwnb_tables(dataset: str) -> dict[str, Table]:
     if dataset not in HWNB_FILES:
         raise ZsdistError(f"HW-NAS-Bench has no dataset '{dataset}' (known: {', '.join(HWNB_FILES)})")
     rel = f"{HWNB_FOLDER}/{HWNB_FILES[dataset]}"
-    data = pacsv.read_csv(data_file(rel)).to_pydict()
-    ids = _arch_ids([naslib_to_arch(n) for n in data["net"]])
+    data = read_table(rel).to_pydict()
+    ids = _arch_ids([naslib_to_arch(n) for n in data["net"]], rel)
     tables = {}
     for device in HWNB_DEVICES:
         energy = f"{device}_energy" if device in HWNB_ENERGY else None
@@ -92,12 +92,28 @@ def hwnb_tables(dataset: str) -> dict[str, Table]:
     return tables
 
 
+def _help_columns(path: Path) -> dict[str, list]:
+    """A user's HELP data: the layout table (CSV/Parquet), or HELP's own per-device latency lists (a folder of
+    <device>.pt files such as HELP's data/nasbench201/latency, or one such file)."""
+    from zsdist.refdata.convert import help_latency_columns, nb201_arch_strings
+    from zsdist.refdata.formats import read_table_file
+
+    if path.suffix.lower() in (".csv", ".parquet"):
+        return read_table_file(path, {"arch_str"}, "HELP").to_pydict()
+    files = sorted(path.glob("*.pt")) if path.is_dir() else [path]
+    if not files:
+        raise ZsdistError(f"{path} holds no HELP latency lists (<device>.pt)")
+    return {"arch_str": nb201_arch_strings(), **help_latency_columns({f.stem: f for f in files})}
+
+
 @functools.lru_cache(maxsize=None)
-def help_tables() -> dict[str, Table]:
-    """HELP tables (CIFAR-10 NB201 networks), by device name `help_<column without _ms>`."""
-    data = pacsv.read_csv(data_file(HELP_FILE)).to_pydict()
-    ids = _arch_ids(data["arch_str"])
-    return {f"{c[:-3]}": Table(c[:-3], HELP_DATASET, HELP_FILE, c, _by_id(ids, data[c]), None)
+def help_tables(path: str | None = None) -> dict[str, Table]:
+    """HELP tables (CIFAR-10 NB201 networks) from the reference data or a user's `path`, by device name
+    `help_<column without _ms>`."""
+    data = _help_columns(Path(path)) if path else read_table(HELP_FILE).to_pydict()
+    file = path or HELP_FILE
+    ids = _arch_ids(data["arch_str"], file)
+    return {f"{c[:-3]}": Table(c[:-3], HELP_DATASET, file, c, _by_id(ids, data[c]), None)
             for c in data if c.startswith("help_") and c.endswith("_ms")}
 
 
@@ -160,15 +176,26 @@ def table_rows(tables: list[Table]) -> list[dict]:
     return rows
 
 
+# Each published source and the reference files it is read from.
+TABLE_SOURCES = {"hw_nas_bench": tuple(f"{HWNB_FOLDER}/{f}" for f in HWNB_FILES.values()), "help": (HELP_FILE,)}
+
+
+def source_tables(name: str, path: str | None = None) -> list[Table]:
+    """Every table of source `name` ('hw_nas_bench', or 'help', which also reads a user's HELP files)."""
+    if name == "help":
+        return list(help_tables(path).values())
+    if name != "hw_nas_bench":
+        raise ZsdistError(f"unknown latency table source '{name}' (known: {', '.join(TABLE_SOURCES)})")
+    if path:
+        raise ZsdistError("--file reads HELP's files (--source help); HW-NAS-Bench's tables come embedded")
+    return [t for d in HWNB_FILES for t in hwnb_tables(d).values()]
+
+
 def ingest_tables(store: Store) -> dict[str, int]:
     """Write every table into the `latency` table (run_id "tables", one file per source); returns row counts."""
-    sources = {
-        "hw_nas_bench": [t for d in HWNB_FILES for t in hwnb_tables(d).values()],
-        "help": list(help_tables().values()),
-    }
     counts = {}
-    for key, tables in sources.items():
-        rows = table_rows(tables)
+    for key in TABLE_SOURCES:
+        rows = table_rows(source_tables(key))
         store.write("latency", rows, key, run_id="tables", space="nb201")
         counts[key] = len(rows)
     return counts

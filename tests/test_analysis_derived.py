@@ -1,4 +1,5 @@
-"""The AZ-NAS rank aggregate in SQL equals a direct computation with scipy ranks over real score rows."""
+"""The AZ-NAS rank aggregate in SQL equals a direct computation with scipy ranks over real score rows; it is stored
+once per run (the `derived` table) and read back through `proxy_scores`."""
 from __future__ import annotations
 
 import math
@@ -6,7 +7,8 @@ import math
 import pytest
 from scipy import stats
 
-from zsdist.analysis.derived import AZ_COMPONENTS, DERIVED_SCORES_SQL
+from zsdist.analysis.derived import AZ_COMPONENTS, DERIVED_SCORES_SQL, derived_params
+from zsdist.analysis.summary import finalize_run
 from zsdist.analysis.views import connect
 from zsdist.data import load_batch
 from zsdist.proxies import resolve_proxies
@@ -53,10 +55,13 @@ def test_az_nas_aggregate_equals_scipy_ranks(results):
             expected[arch_id] += math.log(rank / n)
 
     con = connect(folder)
-    got = dict(con.execute(f"SELECT arch_id, value FROM ({DERIVED_SCORES_SQL}) ORDER BY arch_id").fetchall())
+    got = dict(con.execute(f"SELECT arch_id, value FROM ({DERIVED_SCORES_SQL})", derived_params("r1")).fetchall())
     assert got.keys() == expected.keys()
     for arch_id in complete:
         assert got[arch_id] == pytest.approx(expected[arch_id], rel=1e-12)
+    finalize_run(Store(folder), "r1")
+    stored = dict(connect(folder).execute("SELECT arch_id, value FROM proxy_scores WHERE proxy = 'az_nas'").fetchall())
+    assert stored == got
 
 
 def test_derived_rows_have_the_columns_of_scores_and_union_with_it(results):
@@ -64,12 +69,13 @@ def test_derived_rows_have_the_columns_of_scores_and_union_with_it(results):
     con = connect(folder)
     columns = [d[0] for d in con.execute("SELECT * FROM scores LIMIT 0").description]
     assert columns == ["run_id", "space", *SCHEMAS["scores"].names]
-    derived = con.execute(f"SELECT * FROM ({DERIVED_SCORES_SQL})")
-    assert [d[0] for d in derived.description] == columns
+    derived = con.execute(DERIVED_SCORES_SQL, derived_params("r1"))
+    assert [d[0] for d in derived.description] == ["space", *SCHEMAS["scores"].names]
     rows = derived.fetchall()
-    assert {(r[5], r[8]) for r in rows} == {("az_nas", "ok")}
+    assert {(r[0], r[4], r[7]) for r in rows} == {("nb201", "az_nas", "ok")}
+    finalize_run(Store(folder), "r1")
+    con = connect(folder)
     types = lambda sql: [r[1] for r in con.execute(f"DESCRIBE {sql}").fetchall()]
-    assert types(f"SELECT * FROM ({DERIVED_SCORES_SQL})") == types("SELECT * FROM scores")
-    total = con.execute(f"SELECT count(*) FROM (SELECT * FROM scores UNION ALL SELECT * FROM ({DERIVED_SCORES_SQL}))"
-                        ).fetchone()[0]
+    assert types("SELECT * FROM derived") == types("SELECT * FROM scores")
+    total = con.execute("SELECT count(*) FROM proxy_scores").fetchone()[0]
     assert total == len(ARCHS) * len(AZ_COMPONENTS) + len(rows)

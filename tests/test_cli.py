@@ -83,13 +83,15 @@ def test_console_script_reports_errors_with_status_2(tmp_path):
     assert done.returncode == 2 and "nope" in done.stderr and "Traceback" not in done.stderr
 
 
-def test_a_shard_that_fails_on_its_worker_ends_with_one_line(tmp_path, monkeypatch, capsys, local_ray):
+def test_missing_images_fail_before_any_shard_is_dispatched(tmp_path, monkeypatch, capsys):
     body = SMALL_WORKFLOW.format(output=tmp_path / "out").replace(
         "shard_size = 2", f'shard_size = 2\ndata = {{ cifar10 = "{tmp_path}/missing.npz" }}')
     code, _, err = run_cli(monkeypatch, capsys, "launch", "--workflow", str(write_workflow(tmp_path, body)))
-    assert code == 2 and "3 shard(s) failed" in err and "missing image data" in err
+    assert code == 2 and err.count("\n") == 1 and "missing image data" in err
+    assert not list((tmp_path / "out").rglob("*.parquet"))
 
 
+@pytest.mark.fulldata  # HELP's tables are fetched, not embedded
 def test_ingest_loads_truth_and_latency_tables_idempotently(tmp_path, monkeypatch, capsys):
     from zsdist.analysis.views import connect
 

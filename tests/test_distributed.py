@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -20,7 +21,16 @@ from zsdist.errors import ZsdistError
 
 from conftest import REPO, write_workflow
 
-DASHBOARD_PORT = 8279
+pytestmark = pytest.mark.ray  # Ray clusters of several nodes on this machine
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+DASHBOARD_PORT = _free_port()  # not a fixed port: another Ray on the machine may hold any of them
 WORKFLOW = """
 [run]
 name = "{name}"
@@ -42,13 +52,26 @@ def cluster():
     if ray.is_initialized():
         ray.shutdown()
     c = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": True,
-                                                       "dashboard_port": DASHBOARD_PORT})
-    workers = [c.add_node(num_cpus=1) for _ in range(2)]
-    c.wait_for_nodes()
+                                                       "dashboard_port": DASHBOARD_PORT,
+                                                       "dashboard_agent_listen_port": _free_port()})
+    workers = [_add_node(c) for _ in range(2)]
     yield c, workers
     if ray.is_initialized():
         ray.shutdown()
     c.shutdown()
+
+
+def _add_node(c: Cluster):
+    """A 1-CPU worker node. Ray gives a raylet a fixed 30 s to register, which a loaded machine can miss; a node
+    that missed it may still join later, which these tests tolerate (they count shards and rows, not nodes)."""
+    for attempt in range(3):
+        try:
+            node = c.add_node(num_cpus=1)
+            c.wait_for_nodes()
+            return node
+        except Exception:  # noqa: BLE001 - Ray raises a bare Exception for the startup timeout
+            if attempt == 2:
+                raise
 
 
 def _workflow(tmp_path: Path, name: str, n: int, shard: int):
@@ -70,14 +93,13 @@ def test_shards_land_on_different_nodes(cluster, tmp_path):
     c, workers = cluster
     wf = _workflow(tmp_path, "spread", 6, 1)
     summary = launch(wf, address=c.address, show_progress=False)
-    assert summary.shards_done == 6 and len(set(summary.nodes)) == 2
+    assert summary.shards_done == 6 and len(set(summary.nodes)) >= 2  # every worker node, none on the head
     _rows_exactly_once(tmp_path / "results", 6)
 
 
 def test_killing_a_worker_node_mid_run_loses_and_duplicates_nothing(cluster, tmp_path):
     c, workers = cluster
-    doomed = c.add_node(num_cpus=1)
-    c.wait_for_nodes()
+    doomed = _add_node(c)
     wf = _workflow(tmp_path, "node-dies", 16, 2)
     ray.init(address=c.address)
     killed = []

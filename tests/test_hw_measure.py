@@ -53,6 +53,7 @@ def test_cuda_without_a_gpu_is_an_error_row_not_an_exception():
     assert rows[1]["status"] == "ok"
 
 
+@pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
 def test_cuda_row_names_the_gpu():
     row = latency_rows("toy", 0, "tiny", "cifar10", tiny, ["cuda"])[0]

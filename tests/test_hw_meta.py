@@ -66,9 +66,9 @@ def test_the_shipped_prior_covers_every_distinct_table_and_the_ideal_devices():
 
 def test_a_built_prior_saves_and_loads_to_the_same_numbers(cells, tmp_path):
     ids, F = cells
-    tables = [(d, table_for(d, "cifar10").latency_ms[ids]) for d in ("raspi4", "fpga", "help_titanx_1")]
+    tables = [(d, table_for(d, "cifar10").latency_ms[ids]) for d in ("raspi4", "fpga", "edgegpu")]
     built = build_prior(F, tables, {"cells": len(ids)})
     loaded = load_prior(save_prior(built, tmp_path / "prior.json"))
-    for name in ("mean", "scale", "weights"):
+    for name in ("mean", "scale", "low", "high", "weights"):
         assert np.array_equal(getattr(loaded, name), getattr(built, name))
     assert loaded.devices == built.devices and loaded.fit["cells"] == len(ids)

@@ -42,6 +42,7 @@ def test_table_rows_equal_the_printed_hw_nas_bench_values(arch, latency, energy)
     assert json.loads(rows["pixel3"]["details"])["table"] == "hw_nas_bench/hw_cifar10.csv"
 
 
+@pytest.mark.fulldata  # HELP's tables are fetched, not embedded
 def test_naslib_tuples_map_to_helps_arch_strings_for_every_cell():
     with open(data_file("hw_nas_bench/hw_cifar10.csv")) as a, open(data_file("help_latency/nb201_help_latency.csv")) as b:
         pairs = [(ra["net"], rb["arch_str"]) for ra, rb in zip(csv.DictReader(a), csv.DictReader(b))]
@@ -56,6 +57,7 @@ def test_bad_naslib_tuple_is_named():
         naslib_to_arch("(1, 2, 3)")
 
 
+@pytest.mark.fulldata  # HELP's tables are fetched, not embedded
 def test_help_devices_are_the_files_27_columns_and_cover_cifar10_only():
     assert sorted(help_tables()) == sorted(HELP_DEVICES) and len(HELP_DEVICES) == 27
     arch = PRINTED[0][0]
@@ -72,6 +74,7 @@ def test_failed_edgetpu_cells_become_error_rows():
     assert row[1]["status"] == "ok"  # one failing device does not hide the others
 
 
+@pytest.mark.fulldata  # HELP's tables are fetched, not embedded
 def test_ingest_writes_every_table_row_once(tmp_path):
     counts = ingest_tables(Store(str(tmp_path)))
     assert counts == {"hw_nas_bench": 15625 * 6 * 3, "help": 15625 * 27}

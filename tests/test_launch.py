@@ -137,6 +137,7 @@ def test_output_as_a_filesystem_uri_and_dated_run_ids(tmp_path, local_ray):
     assert connect(f"file://{tmp_path}/res").execute("SELECT count(*) FROM scores").fetchone()[0] == 48
 
 
+@pytest.mark.fulldata
 def test_latency_devices_land_in_the_latency_table(tmp_path, local_ray):
     body = SMALL_WORKFLOW.format(output=tmp_path).replace(
         'proxies = ["params", "flops", "synflow", "naswot"]', 'proxies = ["params"]\nlatency = ["raspi4", "cpu"]')
@@ -156,6 +157,7 @@ def test_latency_devices_land_in_the_latency_table(tmp_path, local_ray):
         assert table_value == pytest.approx(float(list(csv.DictReader(f))[index]["raspi4_latency"]))
 
 
+@pytest.mark.fulldata
 def test_truth_selection_takes_every_architecture_with_ground_truth(tmp_path):
     body = SMALL_WORKFLOW.format(output=tmp_path).replace('space = "nb201"', 'space = "pit"').replace(
         'datasets = ["cifar10", "imagenet16_120"]', 'datasets = ["cifar100_224"]').replace(

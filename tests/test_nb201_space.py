@@ -74,6 +74,7 @@ def test_every_cell_round_trips_and_ids_cover_the_space():
     assert all(SPACE.parse(SPACE.arch_str(i)) == i for i in range(0, SPACE.size, 7))
 
 
+@pytest.mark.fulldata
 def test_official_index_order_maps_onto_arch_ids():
     path = os.path.join(os.environ["ZSDIST_DATA"], "nb201", "nb201_accuracy.csv")
     with open(path) as f:

@@ -1,5 +1,6 @@
 """Gradient, Jacobian and NTK proxies on tiny networks whose values follow from closed forms or an independent
-computation (numpy, or plain autograd in a loop)."""
+computation (numpy, or plain autograd in a loop), and every shared pass of the evaluator on an NB201 cell against
+the same definition computed alone."""
 from __future__ import annotations
 
 import copy
@@ -11,10 +12,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from zsdist.data import Batch
+from zsdist.data import Batch, load_batch
 from zsdist.proxies import get_proxy, resolve_proxies
 from zsdist.proxies.evaluate import evaluate
+from zsdist.proxies.introspect import LAYERS, batch_statistics
 from zsdist.proxies.jacobian import K
+from zsdist.proxies.probe import Probe
+from zsdist.spaces import create_space
 
 N, D, C = 6, 9, 4
 MINE = ["grad_norm", "snip", "plain", "l2_norm", "fisher", "grasp", "jacob_cov", "epe_nas", "ntk", "gradsign", "zico"]
@@ -191,3 +195,152 @@ def test_the_proxy_benchmark_is_registered():
     from zsdist.bench import BENCHES
 
     assert "proxies" in BENCHES
+
+
+# ---- NB201: every sped-up path of the shared evaluator against the proxy's definition, computed alone ----------
+# The references run each definition the plain way (zsdist.bench.reference for the survey's 8, here for the
+# rest): a fresh copy of the same network per proxy, its own forward and backward passes, no sharing. They use
+# the layout the evaluator uses (channels-last), so the comparison pins the shared passes, not reassociation.
+
+NB201_CELL = 9009  # conv 3×3, conv 1×1, avg-pool and skip edges: every kind of NB201 layer
+
+
+@pytest.fixture(scope="module")
+def cell():
+    torch.set_num_threads(1)
+    space = create_space("nb201")
+    batch = load_batch("cifar10", 8, 0)
+    build = lambda: space.build(NB201_CELL, "cifar10")  # noqa: E731
+    together = {r.proxy: r for r in evaluate(build, batch, resolve_proxies("all"), seed=0)}
+    torch.manual_seed(0)
+    net = build().to(memory_format=torch.channels_last)
+    return net, Batch(batch.inputs.contiguous(memory_format=torch.channels_last), batch.labels), together
+
+
+def _fresh(net: nn.Module) -> nn.Module:
+    return copy.deepcopy(net).train()
+
+
+def _layer_weights(net: nn.Module) -> list[torch.Tensor]:
+    return [m.weight for m in net.modules() if isinstance(m, LAYERS)]
+
+
+def _loss_backward(net: nn.Module, batch: Batch) -> nn.Module:
+    F.cross_entropy(net(batch.inputs), batch.labels).backward()
+    return net
+
+
+def _check(together: dict, name: str, expected: float, rel: float = 1e-5) -> None:
+    result = together[name]
+    assert result.status == "ok", result.error
+    expected = expected.detach() if isinstance(expected, torch.Tensor) else expected
+    assert result.value == pytest.approx(float(expected), rel=rel), name
+
+
+def test_the_reference_protocol_gives_the_evaluators_values(cell):
+    """grad_norm, snip, plain, l2_norm, fisher (shared train pass), grasp (its Hessian-gradient product on the
+    shared graph), jacob_cov (the input backward on the shared forward), synflow (no copy, functional_call)."""
+    from zsdist.bench.reference import SURVEY
+
+    net, batch, together = cell
+    for name, reference in SURVEY.items():
+        _check(together, name, reference(net, batch), rel=1e-4)
+
+
+def test_epe_nas_reads_the_same_input_jacobian_as_its_own_pass_on_an_nb201_cell(cell):
+    from zsdist.bench.reference import input_jacobian
+
+    net, batch, together = cell
+    jac = input_jacobian(net, batch).numpy()
+    labels = batch.labels.numpy()
+    scores = [np.log(np.abs(np.corrcoef(jac[labels == c])) + K).sum() for c in np.unique(labels)
+              if (labels == c).sum() >= 2]
+    _check(together, "epe_nas", np.abs(scores).sum())
+
+
+def test_ntk_and_gradsign_equal_one_backward_per_sample_on_an_nb201_cell(cell):
+    net, batch, together = cell
+    stats, handles = {}, []
+    frozen = _fresh(net)
+    def record(module: nn.Module, args: tuple) -> None:
+        stats[module] = args[0].mean((0, 2, 3)), args[0].var((0, 2, 3), unbiased=False)
+
+    for m in frozen.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            handles.append(m.register_forward_pre_hook(record))
+    with torch.no_grad():
+        frozen(batch.inputs)
+    for h in handles:
+        h.remove()
+    frozen.eval()
+    for m, (mean, var) in stats.items():
+        m.running_mean, m.running_var = mean, var
+    every = [m.weight for m in frozen.modules() if isinstance(getattr(m, "weight", None), nn.Parameter)]
+    rows, signs = [], 0
+    for x, y in zip(batch.inputs, batch.labels):
+        logits = frozen(x[None])
+        logit_grads = torch.autograd.grad(logits.sum(), every, retain_graph=True)
+        rows.append(torch.cat([g.flatten() for g in logit_grads]).double())
+        signs = signs + torch.cat([torch.sign(g).flatten() for g in torch.autograd.grad(
+            F.cross_entropy(logits, y[None]), _layer_weights(frozen))])
+    jac = torch.stack(rows)
+    eig = torch.linalg.eigvalsh(jac @ jac.T)
+    _check(together, "ntk", eig[-1] / eig[0], rel=1e-3)
+    _check(together, "gradsign", signs.abs().sum(), rel=1e-3)
+
+
+def test_zico_equals_two_half_batch_backwards_on_an_nb201_cell(cell):
+    net, batch, together = cell
+    per_half = []
+    for idx in (slice(0, 4), slice(4, 8)):
+        weights = _layer_weights(_loss_backward(copied := _fresh(net), Batch(batch.inputs[idx], batch.labels[idx])))
+        per_half.append([w.grad.double() for w in weights])
+        del copied
+    score = 0.0
+    for a, b in zip(*per_half):
+        grads = torch.stack([a, b])
+        std, keep = grads.std(0, unbiased=False), grads.std(0, unbiased=False) != 0
+        total = (grads.abs().mean(0)[keep] / std[keep]).sum()
+        score += math.log(total) if total > 0 else 0.0
+    _check(together, "zico", score)
+
+
+def test_every_pass_leaves_the_probed_network_pristine():
+    space, batch = create_space("nb201"), load_batch("cifar10", 4, 0)
+    probe = Probe(lambda: space.build(NB201_CELL, "cifar10"), batch, seed=0)
+    before = {k: v.clone() for k, v in probe.model.state_dict().items()}
+    with batch_statistics(probe.model):
+        assert all(m.training for m in probe.model.modules())
+    probe.model.eval()
+    for proxy in resolve_proxies("all"):
+        try:
+            proxy.fn(probe)
+        except ValueError:
+            pass  # proxies undefined on NB201 (TF-TAS): their passes still ran
+    assert not any(m.training for m in probe.model.modules())  # modes restored after every pass
+    assert all(p.grad is None for p in probe.model.parameters())
+    for k, v in probe.model.state_dict().items():
+        assert torch.equal(v, before[k]), k  # no running statistics updated, no weight touched
+
+
+def test_the_proxy_benchmark_states_a_floor_for_every_proxy_and_prints_every_row():
+    from zsdist.bench.proxies import FLOOR, report
+
+    assert set(FLOOR) == {p.name for p in resolve_proxies("all")}
+    names = ["params", "snip", "jacob_cov", "synflow"]
+    text = report({"all pool": 15624}, batch_size=4, names=names)
+    rows = {line.split()[0] for line in text.splitlines() if line and not line.startswith(("NB201", "cell", "proxy"))}
+    assert set(names) <= rows and "SET" in rows
+    assert "survey's 8 proxies, zsdist vs the reference protocol" in text
+
+
+def test_the_gpu_benchmark_runs_as_a_dry_run_without_cuda(monkeypatch):
+    from zsdist.bench import BENCHES
+    from zsdist.bench.gpu import IN_FLIGHT, report
+
+    assert "gpu" in BENCHES
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    text = report([15624], counted=1, batch_size=2)
+    assert "dry run (no CUDA device)" in text
+    hours = [float(line.split(":")[1].split()[0]) for line in text.splitlines() if "in flight:" in line]
+    assert len(hours) == len(IN_FLIGHT) and all(h > 0 for h in hours) and hours == sorted(hours, reverse=True)

@@ -106,6 +106,7 @@ def _close(cell: str, value: float | None) -> bool:
     return shown == pytest.approx(value, abs=6e-5, rel=1e-5)
 
 
+@pytest.mark.browser
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install -y chromium)")
 def test_page_loads_with_every_image_and_the_view_numbers(report, tmp_path):
     built, out, con = report

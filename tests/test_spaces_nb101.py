@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import itertools
-import os
 
 import numpy as np
 import pytest
@@ -16,14 +15,13 @@ from zsdist.spaces.nb101 import (Cell, NB101Network, enumerate_cells, from_strin
 from zsdist.store import Store
 from zsdist.truth import ingest
 
-SLOW = pytest.mark.skipif(not os.environ.get("ZSDIST_SLOW"), reason="builds the full 423,624-cell table "
-                          "(minutes, once per cache folder); set ZSDIST_SLOW=1")
+SLOW = pytest.mark.slow  # builds the full 423,624-cell table (minutes, once per cache folder)
 
 
 @pytest.fixture(autouse=True)
-def private_cache(tmp_path_factory, monkeypatch):
+def private_cache(request, tmp_path_factory, monkeypatch):
     """Small tables go to a per-session folder; the slow tests use the user's cache (or ZSDIST_CACHE)."""
-    if not os.environ.get("ZSDIST_SLOW"):
+    if request.node.get_closest_marker("slow") is None:
         monkeypatch.setenv("ZSDIST_CACHE", str(tmp_path_factory.getbasetemp() / "zsdist-cache"))
 
 
@@ -115,6 +113,7 @@ def test_full_space_has_423624_cells_and_ids_round_trip():
 
 
 @SLOW
+@pytest.mark.fulldata
 def test_nb101_ground_truth_maps_500_spellings_onto_292_cells(tmp_path):
     store = Store(str(tmp_path))
     assert ingest(store, "nb101") == 292
@@ -126,6 +125,7 @@ def test_nb101_ground_truth_maps_500_spellings_onto_292_cells(tmp_path):
 
 
 @SLOW
+@pytest.mark.fulldata
 def test_spellings_of_one_cell_carry_at_most_three_seed_values():
     """The check that the hash mapping is right: rows the hash merges hold NB101's ≤ 3 per-seed accuracies."""
     import csv

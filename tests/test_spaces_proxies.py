@@ -13,14 +13,15 @@ from zsdist.spaces import create_space
 from zsdist.spaces.nb101 import NB101Network, from_string
 
 # (space, a small architecture, dataset); NB101 is built from its cell so that no id table is needed here
-CASES = [pytest.param(*case, id=case[0]) for case in [
+FULL = {"imagenet", "class_scene", "flowers102"}  # stand-in ImageNet-224 images: fetched, not embedded
+CASES = [pytest.param(*case, id=case[0], marks=[pytest.mark.fulldata] if case[2] in FULL else []) for case in [
     ("nats_sss", "8:16:8:16:8", "cifar10"),
     ("transnas_micro", "64-41414-1_11_111", "class_scene"),
     ("nb101", "10-1|conv3x3", "cifar10"),
     ("mbv2", "-".join(["e3k3d2w0.75"] * 5), "imagenet"),
     ("resnet", "-".join(["d2w0.5b0.25"] * 4), "imagenet"),
     ("autoformer_tiny", "e192:" + ",".join(["r3.5h3"] * 12), "cifar100_224"),
-]] + [pytest.param("pit", "b16-m2-d1,4,2-h2,2,2", "flowers102", id="pit")]
+]] + [pytest.param("pit", "b16-m2-d1,4,2-h2,2,2", "flowers102", id="pit", marks=pytest.mark.fulldata)]
 VIT = {"autoformer_tiny", "pit"}
 
 
@@ -52,6 +53,7 @@ def test_every_proxy_gives_a_value_or_a_reason(space, arch, dataset):
         assert results["naswot"].status == "ok"
 
 
+@pytest.mark.fulldata  # stand-in ImageNet-224 images
 def test_tf_tas_is_deterministic_and_depends_on_the_architecture():
     s = create_space("pit")
     with warnings.catch_warnings():

@@ -67,6 +67,7 @@ def test_bad_strings_are_rejected(bad):
         SPACE.parse(bad)
 
 
+@pytest.mark.fulldata
 def test_ground_truth_covers_both_heads(tmp_path):
     store = Store(str(tmp_path))
     assert ingest(store, "transnas_micro") == 2 * 4_096

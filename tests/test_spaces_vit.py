@@ -95,6 +95,7 @@ def test_pit_bad_strings(bad, words):
         PIT.parse(bad)
 
 
+@pytest.mark.fulldata
 @pytest.mark.parametrize("name, rows", [("autoformer_tiny", 700), ("pit", 600)])
 def test_vit_ground_truth_maps_100_subnets(tmp_path, name, rows):
     store = Store(str(tmp_path))
@@ -104,6 +105,7 @@ def test_vit_ground_truth_maps_100_subnets(tmp_path, name, rows):
     assert {r["dataset"] for r in table} <= set(create_space(name).datasets)
 
 
+@pytest.mark.fulldata
 def test_pit_ground_truth_value_lands_on_its_architecture(tmp_path):
     ingest(Store(str(tmp_path)), "pit")
     table = Store(str(tmp_path)).read("truth", "pit_gt", space="pit").to_pylist()

@@ -1,37 +1,47 @@
 """The `zsdist` command line (Typer). User errors print one line and exit 2."""
 from __future__ import annotations
 
+import signal
 import sys
 from typing import Optional
 
 import typer
 
-from zsdist.errors import ZsdistError
+from zsdist.errors import RunIncomplete, ZsdistError
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True,
                   help="Zero-shot NAS proxies at scale: launch runs on Ray, query results with DuckDB SQL.")
 
+# the run's stored summary (written when the launch finished): no score is read again
 CORRELATION_SQL = """
 SELECT space, dataset, proxy, n, round(spearman, 4) AS spearman, round(kendall, 4) AS kendall,
        round(pearson, 4) AS pearson
-FROM correlation WHERE run_id = '{run_id}' AND metric = 'test_acc' ORDER BY space, dataset, spearman DESC"""
+FROM run_correlation WHERE run_id = $run AND metric = 'test_acc' ORDER BY space, dataset, spearman DESC"""
 
 
-def _print_query(results: str, sql: str, fmt: str) -> None:
-    import duckdb
+# Statement kinds a query may run without --write: reads, and objects of the in-memory database (views, macros,
+# tables) that vanish with the process. COPY, EXPORT, ATTACH, SET, PRAGMA, LOAD, CALL and the like can write files.
+_READ_ONLY = {"SELECT", "EXPLAIN", "CREATE", "DROP", "INSERT", "UPDATE", "DELETE", "MULTI"}
 
+
+def _print_query(results: str, sql: str, fmt: str, write: bool = False, params: Optional[dict] = None) -> None:
     from zsdist.analysis.output import FORMATS, render
-    from zsdist.analysis.views import connect
+    from zsdist.analysis.views import connect, user_errors
 
     if fmt not in FORMATS:
         raise ZsdistError(f"unknown format '{fmt}' (known: {', '.join(FORMATS)})")
     con = connect(results)
-    try:
-        cursor = con.execute(sql)
-    except duckdb.Error as exc:
-        raise ZsdistError(f"query failed: {str(exc).splitlines()[0]}") from None
-    columns = [d[0] for d in cursor.description or []]
-    typer.echo(render(columns, cursor.fetchall(), fmt))
+    with user_errors(results):
+        if not write:
+            for statement in con.extract_statements(sql):
+                if statement.type.name not in _READ_ONLY:
+                    raise ZsdistError(f"{statement.type.name} statements can write files, and queries over results "
+                                      f"are read-only: pass --write to allow them")
+            con.execute("SET lock_configuration = true")
+        cursor = con.execute(sql, params)
+        columns = [d[0] for d in cursor.description or []]
+        rows = cursor.fetchall()
+    typer.echo(render(columns, rows, fmt))
 
 
 @app.command()
@@ -42,37 +52,69 @@ def launch(
         None, help="An existing Ray cluster: host:port or 'auto' to drive it from here, http://head:8265 to submit "
                    "a Ray Job to it (default: an embedded local Ray)."),
     cluster: Optional[str] = typer.Option(None, help="Ray cluster-launcher YAML: `ray up` it, submit a Ray Job."),
+    fresh: bool = typer.Option(False, help="Start a new run (date and time in its id) instead of resuming the one "
+                                           "this workflow last started (a dated run: the one of the same day)."),
+    resume: Optional[str] = typer.Option(None, help="Finish this run of the workflow (e.g. an interrupted --fresh "
+                                                    "run); its id is printed when it starts."),
+    compact: bool = typer.Option(False, help="Once the run is finished, merge its shard files into one sorted file "
+                                             "per table and space (see `zsdist compact`)."),
 ) -> None:
     """Run a workflow: compute every proxy of every job, write Parquet, print the correlation table."""
+    from zsdist.workflow import load_workflow, resumed
+
+    if fresh and resume:
+        raise ZsdistError("--fresh starts a new run and --resume finishes an old one: give one of them")
+    wf = load_workflow(workflow, fresh)  # before Ray and torch are imported: a mistake is reported at once
+    wf = resumed(wf, resume) if resume else wf
     from zsdist import remote
     from zsdist.run import launch as run_launch
-    from zsdist.workflow import load_workflow
 
-    wf = load_workflow(workflow)
     if cluster or (address and address.startswith(("http://", "https://"))):
         forward = None
         if cluster:
             address, forward = remote.cluster_up(cluster)
         try:
-            code = remote.submit(address, workflow, output)
+            options = ["--fresh"] if fresh else ["--resume", resume] if resume else []
+            code = remote.submit(address, workflow, output, options)
         finally:
             if forward:
                 forward.terminate()
         raise typer.Exit(code)
-    summary = run_launch(wf, output=output, address=address)
+    summary = run_launch(wf, output=output, address=address, compact=compact)
     typer.echo(f"run {summary.run_id}: {summary.shards_done} shards computed, {summary.shards_skipped} already "
-               f"done, {summary.archs_done} architectures, {summary.failed_rows} failed rows → {summary.output}")
-    _print_query(summary.output, CORRELATION_SQL.format(run_id=summary.run_id), "table")
+               f"done, {summary.archs_done} architectures, {summary.evaluations} evaluations, "
+               f"{summary.failed_rows} failed rows → {summary.output}")
+    _print_query(summary.output, CORRELATION_SQL, "table", params={"run": summary.run_id})
 
 
 @app.command()
 def query(
     sql: str = typer.Argument(..., help="SQL over the views scores, latency, truth, runs, wide, correlation, ..."),
     results: str = typer.Option("results", help="Results folder or URI."),
-    format: str = typer.Option("table", "--format", "-f", help="table, csv or json."),
+    fmt: str = typer.Option("table", "--format", "-f", help="table, csv or json."),
+    write: bool = typer.Option(False, help="Allow statements that can write files (COPY, EXPORT, ATTACH, SET, …)."),
 ) -> None:
-    """Run DuckDB SQL over the results."""
-    _print_query(results, sql, format)
+    """Run DuckDB SQL over the results (read-only unless --write)."""
+    from zsdist.store import Store
+
+    Store(results).check_exists()
+    _print_query(results, sql, fmt, write)
+
+
+@app.command()
+def compact(
+    run: str = typer.Argument(..., help="The finished run to compact."),
+    results: str = typer.Option("results", help="Results folder or URI."),
+) -> None:
+    """Merge a finished run's shard files into one sorted file per table and space (queries then open a few files
+    per run instead of hundreds); the run stays done, a relaunch recomputes nothing. Also writes the run's summary
+    if it has none."""
+    from zsdist.compaction import compact_run
+    from zsdist.store import Store
+
+    done = compact_run(Store(results), run)
+    typer.echo(f"run {done.run_id}: {done.files} shard files merged into {done.partitions} compacted files "
+               f"({done.rows} rows)" if done.files else f"run {done.run_id} is compacted already")
 
 
 @app.command()
@@ -83,8 +125,10 @@ def report(
 ) -> None:
     """Write an HTML page and Markdown with the correlation, selection and hardware tables and plots."""
     from zsdist.analysis.report import write_report
+    from zsdist.analysis.views import user_errors
 
-    done = write_report(results, run, out)
+    with user_errors(results):
+        done = write_report(results, run, out)
     typer.echo(f"report of run {done.run_id}: {len(done.tables)} tables, {len(done.figures)} plots → "
                f"{out}/report.html, {out}/report.md")
 
@@ -92,26 +136,59 @@ def report(
 @app.command()
 def ingest(
     results: str = typer.Option("results", help="Results folder or URI."),
-    source: Optional[list[str]] = typer.Option(None, help="Truth source(s) to load (default: all)."),
-    file: Optional[str] = typer.Option(None, help="Read this file instead of the reference data (one source)."),
-    latency_tables: bool = typer.Option(True, help="Also load the HW-NAS-Bench and HELP NB201 latency tables."),
+    source: Optional[list[str]] = typer.Option(
+        None, help="Truth source(s) (nb201, nb101, transnas_micro, autoformer_tiny, pit) or latency table source(s) "
+                   "(hw_nas_bench, help); default: every truth source that is available."),
+    file: Optional[str] = typer.Option(
+        None, help="Read this file instead of the reference data (one --source): the layout's CSV/JSON, NASLib's "
+                   "zero-cost JSON (nb201, nb101, transnas_micro), or HELP's latency lists (a folder of .pt)."),
+    latency_tables: bool = typer.Option(True, help="Also load the published latency tables of the chosen sources' "
+                                                   "spaces (HW-NAS-Bench and HELP for nb201)."),
+    force: bool = typer.Option(False, help="Load a source that covers fewer architectures than the whole benchmark, "
+                                           "and replace what the results hold even with fewer rows."),
 ) -> None:
-    """Load ground truth into `truth` and device tables into `latency` (rewrites: running it twice changes
-    nothing)."""
-    from hw_models.tables import ingest_tables
+    """Load ground truth into `truth` and device tables into `latency` (rewrites whole files; loading the same
+    input again changes nothing)."""
+    from zsdist.ingest import ingest as run_ingest
     from zsdist.store import Store
-    from zsdist.truth import TRUTH, ingest as run_ingest
 
-    names = source or TRUTH.names()
-    if file and len(names) != 1:
-        raise ZsdistError("--file needs exactly one --source")
     store = Store(results)
     store.check_writable()
-    for name in names:
-        typer.echo(f"truth {name}: {run_ingest(store, name, file)} rows")
-    if latency_tables:
-        for name, rows in ingest_tables(store).items():
-            typer.echo(f"latency tables {name}: {rows} rows")
+    run_ingest(store, source or (), file, force, latency_tables, say=typer.echo)
+
+
+data_app = typer.Typer(no_args_is_help=True,
+                       help="Reference data: what is embedded, cached or missing; fetch the rest.")
+app.add_typer(data_app, name="data")
+
+
+@data_app.command("status")
+def data_status(
+    verify: bool = typer.Option(False, help="Also check each file's contents against the sources table's checksum."),
+) -> None:
+    """List each reference-data source: embedded, in the data folder (ZSDIST_DATA), cached, or missing."""
+    from zsdist.analysis.output import render
+    from zsdist.refdata.fetch import status
+    from zsdist.refdata.sources import SOURCES
+    from zsdist.settings import cache_root
+
+    rows = [(s.name, s.state, f"{s.size / 1e6:.1f} MB" if s.size else "-", SOURCES.get(s.name).what, s.detail)
+            for s in status(verify)]
+    typer.echo(render(["source", "where", "size", "what", "note"], rows, "table"))
+    typer.echo(f"cache: {cache_root()} (ZSDIST_CACHE)")
+
+
+@data_app.command("fetch")
+def data_fetch(
+    sources: Optional[list[str]] = typer.Argument(None, help="Sources to fetch (default: all that are not embedded)."),
+    from_: Optional[str] = typer.Option(
+        None, "--from", help="Take the files from this folder instead of the internet: a data folder in our layout, "
+                             "or the benchmarks' own files (e.g. a clone of their repository)."),
+) -> None:
+    """Download what is not embedded from its public source, check it, convert it and cache it."""
+    from zsdist.refdata.fetch import fetch
+
+    fetch(sources or (), from_)
 
 
 @app.command()
@@ -147,6 +224,22 @@ def fewshot(
     typer.echo(f"device {name}: fitted on {done.networks} networks at batch {done.batch_size}; each predicted by a "
                f"fit on the others: Spearman {done.loo_spearman:.3f}, {100 * done.loo_within10:.0f} % within ±10 % "
                f"→ {done.path}{where}\nname it in a workflow: latency = [\"{name}\"]")
+
+
+@app.command()
+def schema(
+    markdown: bool = typer.Option(False, help="The README's key tables instead of the JSON Schema."),
+) -> None:
+    """Print the workflow file's JSON Schema (for editors), or its keys as Markdown tables."""
+    import json
+
+    from zsdist.schema import markdown_table
+    from zsdist.workflow import Job, Workflow, workflow_schema
+
+    if markdown:
+        typer.echo(f"{markdown_table(Workflow, '[run]')}\n\n{markdown_table(Job, '[[jobs]]')}")
+    else:
+        typer.echo(json.dumps(workflow_schema(), indent=2))
 
 
 @app.command()
@@ -197,7 +290,7 @@ def compare(
 
 @app.command()
 def bench(
-    name: str = typer.Argument(..., help="Which benchmark (see `zsdist bench --help`): proxies, scaling, latency."),
+    name: str = typer.Argument(..., help="Which benchmark: proxies, scaling, latency, gpu (and others registered)."),
     quick: bool = typer.Option(False, help="A smaller sample, for a fast look."),
 ) -> None:
     """Measure speed, printed as ratios against a baseline measured in the same run."""
@@ -206,9 +299,35 @@ def bench(
     typer.echo(BENCHES.get(name)(quick))
 
 
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM (Ctrl-C, cron's timeout, kill): unwinds like an exception so that leases are released and
+    a private Ray is stopped; a BaseException so that no per-architecture `except Exception` can record it."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _interrupt(signum: int, _frame: object) -> None:
+    raise Interrupted(signum)
+
+
 def main() -> None:
+    """Exit status for scripts and cron: 0 done, 1 a run left shards to recompute (or `compare` found drift),
+    2 a user mistake (nothing was run), 128 + N stopped by signal N (finished shards are kept)."""
+    previous = {signum: signal.signal(signum, _interrupt) for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
         app()
+    except RunIncomplete as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(1)
     except ZsdistError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(2)
+    except Interrupted as stop:
+        typer.echo(f"error: stopped by {stop}: finished shards are kept; run the same command again to resume",
+                   err=True)
+        sys.exit(128 + stop.signum)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

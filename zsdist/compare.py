@@ -1,14 +1,19 @@
-"""Drift between two runs: proxies whose values or correlations moved beyond a tolerance (nightly regression)."""
+"""Drift between two runs: proxies whose values or correlations moved beyond a tolerance (nightly regression).
+
+It reads the two runs' scores (their partitions only) and their stored correlations (zsdist.analysis.summary,
+written when a run finishes, or here first if a run has none), so it costs what two runs cost, however long the
+history in the folder.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from zsdist.analysis.views import connect
 from zsdist.errors import ZsdistError
+from zsdist.store import Store
 
 DRIFT_SQL = """
-WITH a AS (SELECT * FROM scores WHERE run_id = $run_a),
-     b AS (SELECT * FROM scores WHERE run_id = $run_b),
+WITH a AS (SELECT * FROM proxy_scores WHERE run_id = $run_a),
+     b AS (SELECT * FROM proxy_scores WHERE run_id = $run_b),
      v AS (
         SELECT space, dataset, proxy, count(*) AS n,
                count(*) FILTER (WHERE a.status IS DISTINCT FROM b.status
@@ -17,14 +22,18 @@ WITH a AS (SELECT * FROM scores WHERE run_id = $run_a),
         FROM a JOIN b USING (space, arch_id, dataset, proxy) GROUP BY ALL),
      c AS (
         SELECT space, dataset, proxy, ca.spearman AS spearman_a, cb.spearman AS spearman_b
-        FROM (SELECT * FROM correlation WHERE run_id = $run_a AND metric = 'test_acc') ca
-        JOIN (SELECT * FROM correlation WHERE run_id = $run_b AND metric = 'test_acc') cb
+        FROM (SELECT * FROM run_correlation WHERE run_id = $run_a AND metric = 'test_acc') ca
+        JOIN (SELECT * FROM run_correlation WHERE run_id = $run_b AND metric = 'test_acc') cb
         USING (space, dataset, proxy))
 SELECT space, dataset, proxy, n, changed, max_rel_diff, spearman_a, spearman_b,
        spearman_b - spearman_a AS spearman_delta
 FROM v LEFT JOIN c USING (space, dataset, proxy)
 WHERE changed > 0 OR abs(spearman_b - spearman_a) > $corr_tol
 ORDER BY space, dataset, proxy"""
+
+COMPARED_SQL = """SELECT count(*) FROM (
+    SELECT DISTINCT space, dataset, proxy FROM run_stats WHERE run_id = $run_a
+    INTERSECT SELECT DISTINCT space, dataset, proxy FROM run_stats WHERE run_id = $run_b)"""
 
 
 @dataclass(frozen=True)
@@ -35,25 +44,33 @@ class Drift:
 
 
 def compare_runs(results: str, run_a: str, run_b: str, value_tol: float = 1e-6, corr_tol: float = 0.01) -> Drift:
-    con = connect(results)
-    known = {r[0] for r in con.execute("SELECT DISTINCT run_id FROM scores").fetchall()}
+    from zsdist.analysis.summary import ensure_summary
+    from zsdist.analysis.views import connect, user_errors
+
+    store = Store(results)
+    known = store.values("scores")  # folder names: no data read
     for run in (run_a, run_b):
         if run not in known:
-            raise ZsdistError(f"no scores for run '{run}' in {results} (runs: {', '.join(sorted(known)) or 'none'})")
-    params = {"run_a": run_a, "run_b": run_b, "value_tol": value_tol, "corr_tol": corr_tol}
-    cursor = con.execute(DRIFT_SQL, params)
-    columns = [d[0] for d in cursor.description]
-    rows = cursor.fetchall()
-    compared = con.execute("""SELECT count(*) FROM (SELECT DISTINCT space, dataset, proxy FROM scores
-        WHERE run_id = $run_a INTERSECT SELECT DISTINCT space, dataset, proxy FROM scores WHERE run_id = $run_b)""",
-                           {"run_a": run_a, "run_b": run_b}).fetchone()[0]
+            raise ZsdistError(f"no scores for run '{run}' in {results} (runs: {', '.join(known) or 'none'})")
+    for run in (run_a, run_b):
+        ensure_summary(store, run)
+    params = {"run_a": run_a, "run_b": run_b}
+    with user_errors(results):
+        con = connect(results)
+        cursor = con.execute(DRIFT_SQL, {**params, "value_tol": value_tol, "corr_tol": corr_tol})
+        columns = [d[0] for d in cursor.description]
+        rows = cursor.fetchall()
+        compared = con.execute(COMPARED_SQL, params).fetchone()[0]
     return Drift(columns, rows, compared)
 
 
 def latest_runs(results: str, prefix: str) -> tuple[str, str]:
     """The two most recently started runs whose id starts with `prefix`, older first."""
-    rows = connect(results).execute("SELECT run_id FROM runs WHERE starts_with(run_id, ?) ORDER BY started DESC "
-                                    "LIMIT 2", [prefix]).fetchall()
+    from zsdist.analysis.views import connect, user_errors
+
+    with user_errors(results):
+        rows = connect(results).execute("SELECT run_id FROM runs WHERE starts_with(run_id, ?) ORDER BY started DESC "
+                                        "LIMIT 2", [prefix]).fetchall()
     if len(rows) < 2:
         raise ZsdistError(f"fewer than two runs start with '{prefix}' in {results}")
     return rows[1][0], rows[0][0]

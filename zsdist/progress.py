@@ -1,4 +1,4 @@
-"""A progress line that updates in place on a terminal and prints sparse, complete lines in logs (Ray Jobs)."""
+"""Progress of a launch: a live bar (rich) on a terminal, sparse complete lines in logs (Ray Jobs, cron)."""
 from __future__ import annotations
 
 import sys
@@ -19,31 +19,45 @@ class Progress:
         self.total_shards, self.total_archs = total_shards, total_archs
         self.shards = self.archs = self.failures = 0
         self.stream = stream or sys.stderr
-        self.tty = self.stream.isatty()
         self.log_every = log_every
         self.start = self._last = time.monotonic()
+        self.bar = self._live_bar() if self.stream.isatty() else None
+
+    def _live_bar(self):
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress as Bar, TextColumn, TimeRemainingColumn
+
+        bar = Bar(TextColumn("shards"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[status]}"),
+                  TextColumn("ETA"), TimeRemainingColumn(), console=Console(file=self.stream), transient=False)
+        self._task = bar.add_task("launch", total=self.total_shards, status=self._status())
+        bar.start()
+        return bar
+
+    def _status(self) -> str:
+        return f"{self.archs}/{self.total_archs} archs  {self.rate():.2f} arch/s  failed rows {self.failures}"
+
+    def rate(self) -> float:
+        return self.archs / max(time.monotonic() - self.start, 1e-9)
 
     def update(self, archs: int, failures: int) -> None:
         self.shards += 1
         self.archs += archs
         self.failures += failures
+        if self.bar is not None:
+            self.bar.update(self._task, completed=self.shards, status=self._status())
+            return
         now = time.monotonic()
-        if self.tty or now - self._last >= self.log_every or self.shards == self.total_shards:
+        if now - self._last >= self.log_every or self.shards == self.total_shards:
             self._last = now
-            self.stream.write(("\r" if self.tty else "") + self.line() + ("" if self.tty else "\n"))
+            self.stream.write(self.line() + "\n")
             self.stream.flush()
 
     def line(self) -> str:
-        elapsed = max(time.monotonic() - self.start, 1e-9)
-        rate = self.archs / elapsed
+        rate = self.rate()
         left = (self.total_archs - self.archs) / rate if rate > 0 else 0.0
-        width = 24
-        filled = width * self.shards // max(self.total_shards, 1)
-        return (f"[{'#' * filled}{'.' * (width - filled)}] {self.shards}/{self.total_shards} shards  "
-                f"{self.archs}/{self.total_archs} archs  {rate:.2f} arch/s  ETA {_duration(left)}  "
-                f"failed rows {self.failures}")
+        return (f"{self.shards}/{self.total_shards} shards  {self.archs}/{self.total_archs} archs  {rate:.2f} arch/s  "
+                f"ETA {_duration(left)}  failed rows {self.failures}")
 
     def close(self) -> None:
-        if self.tty and self.shards:
-            self.stream.write("\n")
-            self.stream.flush()
+        if self.bar is not None:
+            self.bar.stop()

@@ -3,13 +3,14 @@ stream its logs, and return its exit status."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shlex
 import subprocess
 import time
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from zsdist.errors import ZsdistError
 from zsdist.settings import DATA_ENV
@@ -19,18 +20,25 @@ AGENT_WAIT_S = 120
 
 
 def load_cluster_config(path: str) -> dict[str, Any]:
-    """Read and validate a cluster-launcher YAML against Ray's own cluster-config schema."""
+    """Read a cluster-launcher YAML and validate it against the JSON Schema Ray ships for these files (what
+    `ray up` validates; Ray has no public validator function, its own lives in a private module)."""
+    import jsonschema
+    import ray.autoscaler
     import yaml
-    from ray.autoscaler._private.util import validate_config
 
     file = Path(path)
     if not file.is_file():
         raise ZsdistError(f"cluster file {path} does not exist")
+    schema = json.loads((Path(ray.autoscaler.__file__).parent / "ray-schema.json").read_text())
     try:
         config = yaml.safe_load(file.read_text())
-        validate_config(config)
-    except Exception as exc:  # yaml and jsonschema errors, both user input problems
+        jsonschema.validate(config, schema)
+    except (yaml.YAMLError, jsonschema.ValidationError) as exc:
         raise ZsdistError(f"invalid cluster file {path}: {str(exc).splitlines()[0]}") from None
+    types = config.get("available_node_types", {})
+    if types and config.get("head_node_type") not in types:
+        raise ZsdistError(f"invalid cluster file {path}: head_node_type {config.get('head_node_type')!r} is not one "
+                          f"of available_node_types ({', '.join(types)})")
     return config
 
 
@@ -56,7 +64,7 @@ def cluster_up(path: str) -> tuple[str, subprocess.Popen]:
     return url, forward
 
 
-def submit(dashboard: str, workflow: str, output: str | None) -> int:
+def submit(dashboard: str, workflow: str, output: str | None, options: Sequence[str] = ()) -> int:
     """Submit `zsdist launch` as a Ray Job (the workflow's folder is shipped as the working dir), stream its
     logs, and return 0 when the job succeeded."""
     from ray.job_submission import JobStatus, JobSubmissionClient
@@ -66,6 +74,7 @@ def submit(dashboard: str, workflow: str, output: str | None) -> int:
         raise ZsdistError(f"--output {output} must be an absolute path or a URI that every node can write")
     entry = ["python", "-m", "zsdist", "launch", "--workflow", wf.name, "--address", "auto"]
     entry += ["--output", output] if output else []
+    entry += list(options)  # --fresh / --resume RUN_ID, as given to this launch
     env = {DATA_ENV: os.environ[DATA_ENV]} if os.environ.get(DATA_ENV) else {}
     deadline = time.monotonic() + AGENT_WAIT_S
     while True:

@@ -64,6 +64,9 @@ def compute_latency_shard(shard: Shard, devices: dict[str, dict] | None = None) 
 
 def compute_shard(shard: Shard, version: str) -> list[dict]:
     job = shard.job
+    if job.device.startswith("cuda") and not torch.cuda.is_available():
+        # a shard failure, not error rows: the file is not written, so a relaunch on a working node computes it
+        raise RuntimeError(f"the job asks for device {job.device}, but this worker has no usable CUDA GPU")
     space = create_space(job.space)
     proxies = resolve_proxies(job.proxies)
     options = {p.name: dict(p.options) for p in proxies}

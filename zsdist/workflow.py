@@ -1,53 +1,113 @@
-"""Workflow files (TOML) → plain frozen dataclasses, validated against the registries before anything runs."""
+"""Workflow files (TOML) → plain frozen dataclasses, validated against the registries before anything runs.
+
+The dataclass fields are the schema (zsdist.schema): each declares its key's help, default and bounds once, and
+the validator, `zsdist schema` (JSON Schema for editors) and the README's key table all come from them. The
+TOML is parsed and checked for shape before any registry is consulted, so a typo is reported in well under a
+second; registries (spaces, datasets, proxies, devices) are consulted only for a well-formed file.
+"""
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import tomllib
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from zsdist.data import DATASETS
 from zsdist.errors import ZsdistError
-from zsdist.proxies import resolve_proxies
-from zsdist.spaces import create_space
-from zsdist.spaces.base import SearchSpace
+from zsdist.schema import build, expect, identity, json_schema, key, unknown_keys
+from zsdist.names import check_component
 
-_RUN_KEYS = {"name", "output", "seed", "dated"}
-_JOB_KEYS = {"space", "datasets", "archs", "proxies", "batch_size", "shard_size", "latency", "device", "data",
-             "num_cpus", "num_gpus", "arch_timeout_s",
-             "latency_batch_size"}
+_ARCHS_FORMS = ('"all", "truth", { sample = N, seed = S }, { ids = [...] } or { archs = ["arch string", ...] }')
 
 
 @dataclass(frozen=True)
 class Archs:
-    """Which architectures of a space: every one, a seeded sample, or explicit ids."""
+    """Which architectures of a space: every one, those with ground truth, a seeded sample, or explicit ids."""
 
     kind: str  # all | truth | sample | ids
     n: int = 0
     seed: int = 0
     ids: tuple[int, ...] = ()
+    strings: tuple[str, ...] = ()  # arch strings as written, until resolved to ids against the space
+
+
+def _int(value: Any, where: str, minimum: int) -> int:
+    if expect(value, int, where) < minimum:
+        raise ZsdistError(f"{where} must be at least {minimum}, not {value}")
+    return value
+
+
+def _parse_archs(value: Any, where: str) -> Archs:
+    if value in ("all", "truth"):
+        return Archs(value)
+    if not isinstance(value, dict):
+        raise ZsdistError(f"{where} must be {_ARCHS_FORMS}, not {value!r}")
+    if "sample" in value:
+        unknown_keys(set(value), {"sample", "seed"}, where)
+        return Archs("sample", n=_int(value["sample"], f"{where}.sample", 1),
+                     seed=_int(value.get("seed", 0), f"{where}.seed", 0))
+    if "ids" in value:
+        unknown_keys(set(value), {"ids"}, where)
+        ids = expect(value["ids"], list, f"{where}.ids")
+        return Archs("ids", ids=tuple(_int(i, f"{where}.ids[{n}]", 0) for n, i in enumerate(ids)))
+    if "archs" in value:
+        unknown_keys(set(value), {"archs"}, where)
+        strings = expect(value["archs"], list, f"{where}.archs")
+        return Archs("ids", strings=tuple(expect(a, str, f"{where}.archs[{n}]") for n, a in enumerate(strings)))
+    raise ZsdistError(f"{where} must be {_ARCHS_FORMS}, not {value!r}")
+
+
+def _parse_proxies(value: Any, where: str) -> tuple[str, ...]:
+    if value == "all":
+        return ("all",)
+    names = expect(value, list, where)
+    return tuple(expect(n, str, f"{where}[{i}]") for i, n in enumerate(names))
+
+
+def _parse_data(value: Any, where: str) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((k, expect(v, str, f"{where}.{k}")) for k, v in expect(value, dict, where).items()))
+
+
+def _parse_name(value: Any, where: str) -> str:
+    return check_component(expect(value, str, where), where)
+
+
+def _parse_device(value: Any, where: str) -> str:
+    device = expect(value, str, where)
+    if device != "cpu" and not (device == "cuda" or (device.startswith("cuda:") and device[5:].isdigit())):
+        raise ZsdistError(f"{where} must be \"cpu\", \"cuda\" or \"cuda:N\", not {device!r}")
+    return device
 
 
 @dataclass(frozen=True)
 class Job:
-    space: str
-    datasets: tuple[str, ...]
-    archs: Archs
-    proxies: tuple[str, ...]
-    batch_size: int = 64
-    shard_size: int = 32
-    latency: tuple[str, ...] = ()
-    device: str = "cpu"
-    data: tuple[tuple[str, str], ...] = ()  # dataset → user image source (.npz or class folders)
-    num_cpus: float = 1.0
-    num_gpus: float = 0.0
-    arch_timeout_s: float = 600.0  # per architecture × dataset; 0 disables
-    latency_batch_size: int = 1
+    space: str = key("Search space (`zsdist spaces`).")
+    datasets: tuple[str, ...] = key("Datasets to evaluate on (the space's own; `zsdist spaces`).", minimum=1)
+    archs: Archs = key(f"Architectures: {_ARCHS_FORMS}.", parse=_parse_archs,
+                       json={"oneOf": [{"enum": ["all", "truth"]}, {"type": "object"}]})
+    proxies: tuple[str, ...] = key('Proxies (`zsdist proxies`), or "all".', default=(), parse=_parse_proxies,
+                                   json={"oneOf": [{"const": "all"}, {"type": "array", "items": {"type": "string"}}]})
+    batch_size: int = key("Images per proxy batch.", default=64, minimum=1)
+    shard_size: int = key("Architectures per shard (one Ray task, one Parquet file).", default=32, minimum=1)
+    latency: tuple[str, ...] = key("Latency devices: measured (cpu, cuda), tables and predictors (raspi4, …).",
+                                   default=())
+    device: str = key('Where proxies run: "cpu", "cuda" or "cuda:N".', default="cpu", parse=_parse_device,
+                      json={"type": "string", "pattern": "^(cpu|cuda(:[0-9]+)?)$"})
+    data: tuple[tuple[str, str], ...] = key("Your own images per dataset: { cifar10 = \"images.npz or folder\" }.",
+                                            default=(), parse=_parse_data,
+                                            json={"type": "object", "additionalProperties": {"type": "string"}})
+    num_cpus: float = key("CPUs per shard task (also its torch threads).", default=1.0, exclusive_minimum=0)
+    num_gpus: float = key("GPUs per shard task; a fraction shares a GPU.", default=0.0, minimum=0)
+    arch_timeout_s: float = key("Seconds per architecture × dataset before a `timeout` row; 0 disables.",
+                                default=600.0, minimum=0)
+    latency_batch_size: int = key("Batch size of latency measurements and lookups.", default=1, minimum=1)
 
     def arch_ids(self) -> list[int]:
+        from zsdist.spaces import create_space
+
         space = create_space(self.space)
         if self.archs.kind == "all":
             return list(space.enumerate())
@@ -62,125 +122,106 @@ class Job:
 
 @dataclass(frozen=True)
 class Workflow:
-    name: str
-    output: str
-    seed: int
-    jobs: tuple[Job, ...]
+    name: str = key("Run name: the run id is name[-date]-<config hash>.", parse=_parse_name, hashed=False)
+    output: str = key("Results folder or URI (s3://, gs://, file://).", default="results")
+    seed: int = key("Picks each input batch and seeds every network's init.", default=0, minimum=0)
+    dated: bool = key("Put the UTC day in the run id (nightly runs): a second launch that day resumes it.",
+                      default=False)
+    jobs: tuple[Job, ...] = ()
     text: str = field(default="", compare=False)
-    date: str = ""  # YYYYMMDD in the run id of dated (nightly) runs
+    stamp: str = ""  # the date (or, for a fresh run, date and time) in the run id
 
     @property
     def config_hash(self) -> str:
-        """Hash of every setting that changes a number (not the output path), so a rerun finds its shards."""
-        config = {"name": self.name, "seed": self.seed, "jobs": [asdict(j) for j in self.jobs]}
+        """Hash of every setting that changes a number or the shard layout (not the name or the output), so a
+        rerun finds its shards and a renamed workflow is recognisably the same computation."""
+        config = {**identity(self), "jobs": [identity(j) for j in self.jobs]}
         return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:12]
 
     @property
     def run_id(self) -> str:
-        return "-".join(filter(None, (self.name, self.date, self.config_hash)))
+        return "-".join(filter(None, (self.name, self.stamp, self.config_hash)))
 
 
-def _expect(value: Any, kind: type | tuple[type, ...], where: str) -> Any:
-    kinds = kind if isinstance(kind, tuple) else (kind,)
-    if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
-        raise ZsdistError(f"{where} must be {' or '.join(k.__name__ for k in kinds)}, not {value!r}")
-    return value
+def _resolve(job: Job, where: str) -> Job:
+    """Check a well-formed job against the registries: names exist, ids are in the space, settings agree."""
+    from hw_models import DEVICES
+    from zsdist.data import DATASETS
+    from zsdist.proxies import resolve_proxies
+    from zsdist.spaces import create_space
 
-
-def _unknown(keys: set[str], allowed: set[str], where: str) -> None:
-    extra = sorted(keys - allowed)
-    if extra:
-        raise ZsdistError(f"{where} has unknown key(s) {', '.join(extra)} (allowed: {', '.join(sorted(allowed))})")
-
-
-def _archs(value: Any, space: SearchSpace, where: str) -> Archs:
-    if value in ("all", "truth"):
-        return Archs(value)
-    _expect(value, dict, where)
-    if "sample" in value:
-        _unknown(set(value), {"sample", "seed"}, where)
-        return Archs("sample", n=_expect(value["sample"], int, f"{where}.sample"),
-                     seed=_expect(value.get("seed", 0), int, f"{where}.seed"))
-    if "ids" in value:
-        _unknown(set(value), {"ids"}, where)
-        ids = _expect(value["ids"], list, f"{where}.ids")
-        return Archs("ids", ids=tuple(_expect(i, int, f"{where}.ids[]") for i in ids))
-    if "archs" in value:
-        _unknown(set(value), {"archs"}, where)
-        strings = _expect(value["archs"], list, f"{where}.archs")
-        return Archs("ids", ids=tuple(space.parse(_expect(a, str, f"{where}.archs[]")) for a in strings))
-    raise ZsdistError(f'{where} must be "all", "truth", {{ sample = N, seed = S }}, {{ ids = [...] }} or '
-                      f'{{ archs = [...] }}')
-
-
-def _job(raw: Any, index: int) -> Job:
-    where = f"jobs[{index}]"
-    _expect(raw, dict, where)
-    _unknown(set(raw), _JOB_KEYS, where)
-    for key in ("space", "datasets", "archs"):
-        if key not in raw:
-            raise ZsdistError(f"{where} is missing '{key}'")
-    space = create_space(_expect(raw["space"], str, f"{where}.space"))
-    datasets = tuple(_expect(d, str, f"{where}.datasets[]") for d in _expect(raw["datasets"], list, f"{where}.datasets"))
-    for d in datasets:
-        space.check_dataset(DATASETS.get(d).name)
-    archs = _archs(raw["archs"], space, f"{where}.archs")
-    proxies = raw.get("proxies", [])
-    proxies = proxies if proxies == "all" else _expect(proxies, list, f"{where}.proxies")
-    data = _expect(raw.get("data", {}), dict, f"{where}.data")
-    job = Job(
-        space=space.name,
-        datasets=datasets,
-        archs=archs,
-        proxies=tuple(p.name for p in resolve_proxies(proxies)),
-        batch_size=_expect(raw.get("batch_size", 64), int, f"{where}.batch_size"),
-        shard_size=_expect(raw.get("shard_size", 32), int, f"{where}.shard_size"),
-        latency=tuple(_expect(d, str, f"{where}.latency[]") for d in _expect(raw.get("latency", []), list, f"{where}.latency")),
-        device=_expect(raw.get("device", "cpu"), str, f"{where}.device"),
-        data=tuple(sorted((DATASETS.get(k).name, _expect(v, str, f"{where}.data.{k}")) for k, v in data.items())),
-        num_cpus=float(_expect(raw.get("num_cpus", 1), (int, float), f"{where}.num_cpus")),
-        num_gpus=float(_expect(raw.get("num_gpus", 0), (int, float), f"{where}.num_gpus")),
-        arch_timeout_s=float(_expect(raw.get("arch_timeout_s", 600), (int, float), f"{where}.arch_timeout_s")),
-        latency_batch_size=_expect(raw.get("latency_batch_size", 1), int, f"{where}.latency_batch_size"),
-    )
-    if min(job.batch_size, job.shard_size, job.latency_batch_size) < 1:
-        raise ZsdistError(f"{where}: batch_size, shard_size and latency_batch_size must be positive")
+    space = create_space(job.space)
+    for dataset in job.datasets:
+        space.check_dataset(DATASETS.get(dataset).name)
+    for dataset, _ in job.data:
+        if dataset not in job.datasets:
+            raise ZsdistError(f"{where}.data.{dataset} names a dataset the job does not evaluate "
+                              f"(datasets: {', '.join(job.datasets)})")
+    archs = job.archs
+    if archs.strings:
+        archs = Archs("ids", ids=tuple(space.parse(a) for a in archs.strings))
+    if archs.kind == "sample" and archs.n > space.size:
+        raise ZsdistError(f"{where}.archs: a sample of {archs.n} does not fit space '{space.name}' of {space.size:,} "
+                          f"architectures")
+    for device in job.latency:
+        DEVICES.get(device)
     if not job.proxies and not job.latency:
         raise ZsdistError(f"{where} asks for neither proxies nor latency")
-    if job.latency:
-        from hw_models import DEVICES
-
-        for device in job.latency:
-            DEVICES.get(device)
-    job.arch_ids()  # validates the selection now rather than on a worker
+    if job.device.startswith("cuda") and job.num_gpus == 0:
+        raise ZsdistError(f"{where}.device = \"{job.device}\" needs num_gpus > 0 (the GPU share of each shard task)")
+    if job.num_gpus > 1 and not job.num_gpus.is_integer():
+        raise ZsdistError(f"{where}.num_gpus above 1 must be a whole number, not {job.num_gpus:g}")
+    proxies = resolve_proxies("all" if job.proxies == ("all",) else list(job.proxies))
+    job = dataclasses.replace(job, space=space.name, archs=archs, proxies=tuple(p.name for p in proxies))
+    job.arch_ids()  # the selection itself: ids in range, ground truth present for "truth"
     return job
 
 
-def parse_workflow(text: str, source: str = "<workflow>") -> Workflow:
+def parse_workflow(text: str, source: str = "<workflow>", fresh: bool = False) -> Workflow:
+    """A validated workflow; `fresh` stamps the run id with the date and time, so it starts a new run."""
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ZsdistError(f"malformed workflow file {source}: {exc}") from None
-    _unknown(set(raw), {"run", "jobs"}, source)
-    run = _expect(raw.get("run", {}), dict, f"{source} [run]")
-    _unknown(set(run), _RUN_KEYS, f"{source} [run]")
-    if "name" not in run:
-        raise ZsdistError(f"{source} [run] is missing 'name'")
-    jobs = _expect(raw.get("jobs", []), list, f"{source} [[jobs]]")
-    if not jobs:
+    unknown_keys(set(raw), {"run", "jobs"}, source)
+    if "run" not in raw:
+        raise ZsdistError(f"{source} has no [run] table (it needs at least name = \"...\")")
+    jobs_raw = expect(raw.get("jobs", []), list, f"{source} [[jobs]]")
+    if not jobs_raw:
         raise ZsdistError(f"{source} has no [[jobs]]")
-    return Workflow(
-        name=_expect(run["name"], str, "run.name"),
-        output=_expect(run.get("output", "results"), str, "run.output"),
-        seed=_expect(run.get("seed", 0), int, "run.seed"),
-        jobs=tuple(_job(j, i) for i, j in enumerate(jobs)),
-        text=text,
-        date=datetime.now(timezone.utc).strftime("%Y%m%d") if _expect(run.get("dated", False), bool, "run.dated") else "",
-    )
+    jobs = tuple(build(Job, j, f"jobs[{i}]") for i, j in enumerate(jobs_raw))  # shape first: no registry yet
+    workflow = build(Workflow, raw["run"], "run", jobs=jobs, text=text)
+    now = datetime.now(timezone.utc)
+    stamp = now.strftime("%Y%m%dT%H%M%S") if fresh else now.strftime("%Y%m%d") if workflow.dated else ""
+    return dataclasses.replace(workflow, stamp=stamp,
+                               jobs=tuple(_resolve(j, f"jobs[{i}]") for i, j in enumerate(jobs)))
 
 
-def load_workflow(path: str | Path) -> Workflow:
+def resumed(workflow: Workflow, run_id: str) -> Workflow:
+    """The workflow as run `run_id` (e.g. a --fresh run to finish): same name and settings, that run's stamp."""
+    head, tail = f"{workflow.name}-", f"-{workflow.config_hash}"
+    if run_id == f"{workflow.name}-{workflow.config_hash}":
+        return dataclasses.replace(workflow, stamp="")
+    if not (run_id.startswith(head) and run_id.endswith(tail) and len(run_id) > len(head) + len(tail)):
+        raise ZsdistError(f"run {run_id} is not a run of this workflow (its runs are {head}[STAMP-]"
+                          f"{workflow.config_hash}): the name or a setting differs")
+    return dataclasses.replace(workflow, stamp=run_id[len(head):-len(tail)])
+
+
+def workflow_schema() -> dict:
+    """JSON Schema of a workflow file, for editors (`zsdist schema`)."""
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": "zsdist workflow",
+            "type": "object", "additionalProperties": False, "required": ["run", "jobs"],
+            "properties": {"run": json_schema(Workflow),
+                           "jobs": {"type": "array", "minItems": 1, "items": json_schema(Job)}}}
+
+
+def load_workflow(path: str | Path, fresh: bool = False) -> Workflow:
     path = Path(path)
     if not path.is_file():
-        raise ZsdistError(f"workflow file {path} does not exist")
-    return parse_workflow(path.read_text(), str(path))
+        raise ZsdistError(f"workflow file {path} {'is a folder' if path.is_dir() else 'does not exist'}")
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ZsdistError(f"cannot read workflow file {path}: {exc}") from None
+    return parse_workflow(text, str(path), fresh)

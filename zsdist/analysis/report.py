@@ -44,7 +44,7 @@ WHERE run_id = $run AND k = (SELECT min(k) FROM top_k)
 ORDER BY space, dataset, device, source, cost, kind, level, proxy"""
 
 FAMILY_SQL = """SELECT family, proxy, tables, mean_spearman, mean_kendall, mean_rank
-FROM family_summary WHERE region = 'all' ORDER BY family, mean_rank, proxy"""
+FROM family_summary WHERE run_id = $run AND region = 'all' ORDER BY family, mean_rank, proxy"""
 
 
 def regions_sql(spec: AnalysisSpec) -> str:
@@ -208,7 +208,7 @@ def _hardware_figures(con: duckdb.DuckDBPyConnection, run_id: str, space: str, d
 
 
 def build_report(con: duckdb.DuckDBPyConnection, run_id: str, results: str, spec: AnalysisSpec) -> Report:
-    families = _query(con, "families", "ViT versus CNN: proxies by space family (all runs, all architectures)",
+    families = _query(con, "families", "ViT versus CNN: proxies by space family (all architectures)",
                       FAMILY_SQL, run_id)
     tables = (
         _query(con, "correlation", "Correlation with bootstrap 95% intervals (all architectures)",

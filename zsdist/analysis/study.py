@@ -27,7 +27,7 @@ VIEWS: dict[str, str] = {
                             ORDER BY round(c.spearman, 12) DESC NULLS LAST) AS proxy_rank
         FROM correlation_regions c LEFT JOIN space_families f USING (space)""",
     "family_summary": """
-        SELECT family, proxy, region, count(*) AS tables, avg(spearman) AS mean_spearman,
+        SELECT run_id, family, proxy, region, count(*) AS tables, avg(spearman) AS mean_spearman,
                avg(kendall) AS mean_kendall, avg(proxy_rank) AS mean_rank
         FROM family_correlation GROUP BY ALL""",
     "family_selection": """

@@ -20,3 +20,5 @@ def register_bench(name: str) -> Callable[[Bench], Bench]:
 from zsdist.bench import proxies  # noqa: E402,F401  (register the benchmarks)
 from zsdist.bench import scaling  # noqa: E402,F401
 from zsdist.bench import latency  # noqa: E402,F401
+from zsdist.bench import gpu  # noqa: E402,F401
+from zsdist.bench import queries  # noqa: E402,F401

@@ -34,6 +34,13 @@ TABLE_DECIMALS = 5  # HW-NAS-Bench lists ms to 5 decimals; finer differences onl
 FEWSHOT_SIZES = (5, 10, 20)
 FEWSHOT_DRAWS = 10
 GOAL = (0.90, 0.85)  # issue 18: mean Spearman at 20 cells on every held-out family, and in the worst draw
+# HELP's NB201 split (Lee et al., NeurIPS 2021, Table 3 and its repository's scripts): meta-train devices, test
+# devices with the Spearman HELP published for 10 measured architectures (its 10 fixed reference architectures).
+HELP_TRAIN = ("help_1080ti_1", "help_1080ti_32", "help_1080ti_256", "help_silver_4114", "help_silver_4210r",
+              "help_samsung_a50", "pixel3", "help_essential_ph_1", "help_samsung_s7")
+HELP_TEST = {"help_titan_rtx_256": 0.987, "help_gold_6226": 0.989, "help_pixel2": 0.802, "raspi4": 0.890,
+             "eyeriss": 0.940, "fpga": 0.985}
+HELP_SAMPLES = 10
 
 
 def metrics(pred: np.ndarray, true: np.ndarray) -> tuple[float, float, float]:
@@ -172,6 +179,14 @@ def unseen_section(bases: dict, sizes: tuple[int, ...], draws: int) -> list[str]
                     by_family.setdefault((family_of[device], n), []).append(result)
                 lines.append(f"  {device:20s} {family_of[device]:11s} {n:2d}  {result['ours'].line()}  |  "
                              f"{result['op_counts'].line()}  |  {result['current'].line()}")
+    lines.append(f"HELP's split: prior meta-trained on its {len(HELP_TRAIN)} training devices only, {HELP_SAMPLES} "
+                 f"random cells (HELP: its 10 fixed reference architectures, one split), {draws} draws")
+    for index, (device, published) in enumerate(HELP_TEST.items()):
+        held = tuple(d for d in prior.devices if d not in HELP_TRAIN and not d.startswith("ideal:"))
+        y = table_for(device, DATASET).latency_ms
+        result = unseen_device(prior, bases, held, device, features, y, HELP_SAMPLES, draws, seed=SEED + 7 * index)
+        lines.append(f"  {device:20s} ours {result['ours'].line()}  |  (a) {result['op_counts'].line()}  |  (b) "
+                     f"{result['current'].line()}  |  HELP published {published:.3f}")
     lines.append(f"Per held-out family, all its devices' draws: Spearman mean / worst draw (goal at "
                  f"{max(sizes)} cells: mean ≥ {GOAL[0]}, worst ≥ {GOAL[1]})")
     for (family, n), results in sorted(by_family.items()):

@@ -22,10 +22,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from zsdist.proxies.base import register_proxy
-from zsdist.proxies.cost import count_flops
-from zsdist.proxies.meco import channel_rows
+from zsdist.proxies.introspect import channel_rows, reinit
 from zsdist.proxies.probe import Probe, provides
-from zsdist.proxies.zen import reinit
 
 _OPTIONS = {"init": "kaiming_normal fan_in (relu), zero biases, norm affine 1/0",
             "input": "N(0,1) noise of the batch's shape, seeded",
@@ -56,16 +54,16 @@ def _rows(feature: torch.Tensor) -> torch.Tensor:
     return channel_rows(feature, 1 if feature.dim() >= 4 else -1)
 
 
-def block_expressivity(feature: torch.Tensor) -> float:
+def block_expressivity(feature: torch.Tensor) -> torch.Tensor:
     """Entropy of the normalised eigenvalues of the channel covariance (isotropy of the feature space)."""
     rows = _rows(feature.detach()).double()
     rows = rows - rows.mean(dim=0, keepdim=True)
     eig = torch.linalg.eigvalsh(rows.T @ rows / rows.shape[0]).clamp(min=0.0)  # round-off can go below 0
     p = eig / eig.sum()
-    return float(-torch.special.xlogy(p, p).sum())
+    return -torch.special.xlogy(p, p).sum()
 
 
-def block_trainability(g_in: torch.Tensor, g_out: torch.Tensor) -> float:
+def block_trainability(g_in: torch.Tensor, g_out: torch.Tensor) -> torch.Tensor:
     """2 − σ − 1/σ for σ the spectral norm of E[g_in g_outᵀ] ≈ the block's channel Jacobian (0 at isometry).
 
     A block that downsamples gets its input gradient pixel-unshuffled to the output's grid first.
@@ -80,16 +78,18 @@ def block_trainability(g_in: torch.Tensor, g_out: torch.Tensor) -> float:
     if a.shape[0] != b.shape[0]:
         raise ValueError(f"block input and output have different numbers of positions ({a.shape[0]} vs "
                          f"{b.shape[0]})")
-    sigma = float(torch.linalg.matrix_norm(a.T @ b / b.shape[0], ord=2))
-    return 2.0 - sigma - 1.0 / sigma if sigma > 0 else float("-inf")
+    sigma = torch.linalg.matrix_norm(a.T @ b / b.shape[0], ord=2)
+    return torch.where(sigma > 0, 2.0 - sigma - 1.0 / sigma, -torch.inf)
 
 
 @provides("az_stats")
-def az_pass(probe: Probe, wanted: frozenset[str]) -> dict[str, dict[str, float]]:
+def az_pass(probe: Probe, wanted: frozenset[str]) -> dict[str, dict[str, torch.Tensor]]:
     """Expressivity, progressivity and trainability from one forward and one block-wise backward."""
     gen = torch.Generator().manual_seed(probe.seed)
-    model = reinit(probe.copy_model().train(), lambda w: nn.init.kaiming_normal_(
-        w, mode="fan_in", nonlinearity="relu", generator=gen))
+    # drawn on the host in standard layout (as the seeded generator is), so that a channels-last network on any
+    # device gets the same weights, element for element
+    model = reinit(probe.copy_model().train(), lambda w: w.copy_(nn.init.kaiming_normal_(
+        torch.empty(w.shape, dtype=w.dtype), mode="fan_in", nonlinearity="relu", generator=gen)))
     blocks = find_blocks(model)
     features: list[torch.Tensor] = []
 
@@ -103,7 +103,7 @@ def az_pass(probe: Probe, wanted: frozenset[str]) -> dict[str, dict[str, float]]
         features.append(first_tensor(out))
 
     handles = [block.register_forward_hook(grab) for block in blocks]
-    noise = torch.randn(probe.inputs.shape, generator=gen).to(probe.inputs)
+    noise = probe.like_inputs(torch.randn(probe.inputs.shape, generator=gen))
     try:
         model(noise.requires_grad_(True))
     finally:
@@ -112,29 +112,32 @@ def az_pass(probe: Probe, wanted: frozenset[str]) -> dict[str, dict[str, float]]
     entropies = [block_expressivity(f) for f in features]
     train = []
     for f_in, f_out in reversed(list(zip(features[:-1], features[1:]))):
-        g_out = (torch.randint(0, 2, f_out.shape, generator=gen) * 2.0 - 1.0).to(f_out)
+        g_out = probe.like_inputs(torch.randint(0, 2, f_out.shape, generator=gen) * 2.0 - 1.0).to(f_out)
         (g_in,) = torch.autograd.grad(f_out, f_in, g_out)
         # an identity block passes the vector through unchanged; the authors score it −inf
-        train.append(float("-inf") if torch.equal(g_in, g_out) else block_trainability(g_in, g_out))
+        value = block_trainability(g_in, g_out)
+        if g_in.shape == g_out.shape:
+            value = torch.where((g_in == g_out).all(), -torch.inf, value)
+        train.append(value)
     if not train:
         raise ValueError("AZ-NAS needs at least one block")
     return {"az_stats": {
-        "expressivity": sum(entropies),
-        "progressivity": min(b - a for a, b in zip(entropies[:-1], entropies[1:])),
-        "trainability": sum(train) / len(train),
+        "expressivity": torch.stack(entropies).sum(),
+        "progressivity": torch.stack([b - a for a, b in zip(entropies[:-1], entropies[1:])]).min(),
+        "trainability": torch.stack(train).mean(),
     }}
 
 
 @register_proxy("az_expressivity", needs=("az_stats",), options=_OPTIONS, reference=_REFERENCE)
 def az_expressivity(probe: Probe) -> float:
     """Σ over block features of the eigenvalue entropy of their channel covariance."""
-    return probe["az_stats"]["expressivity"]
+    return float(probe["az_stats"]["expressivity"])
 
 
 @register_proxy("az_progressivity", needs=("az_stats",), options=_OPTIONS, reference=_REFERENCE)
 def az_progressivity(probe: Probe) -> float:
     """Smallest increase of a block's expressivity over its predecessor's."""
-    return probe["az_stats"]["progressivity"]
+    return float(probe["az_stats"]["progressivity"])
 
 
 @register_proxy("az_trainability", needs=("az_stats",),
@@ -142,11 +145,11 @@ def az_progressivity(probe: Probe) -> float:
                 reference=_REFERENCE)
 def az_trainability(probe: Probe) -> float:
     """Mean over blocks of 2 − σ − 1/σ of the block Jacobian; 0 means every block is an isometry."""
-    return probe["az_stats"]["trainability"]
+    return float(probe["az_stats"]["trainability"])
 
 
-@register_proxy("az_complexity", options={"counts": "conv+linear MACs and biases, one input"},
+@register_proxy("az_complexity", needs=("flops_count",), options={"counts": "conv+linear MACs and biases, one input"},
                 reference=_REFERENCE)
 def az_complexity(probe: Probe) -> float:
-    """FLOPs, AZ-NAS's complexity component (same count as the flops proxy)."""
-    return count_flops(probe.model, probe.inputs)
+    """FLOPs, AZ-NAS's complexity component (the flops proxy's count)."""
+    return probe["flops_count"]

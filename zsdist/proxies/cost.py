@@ -1,13 +1,15 @@
 """#Params and #FLOPs, the survey's strong baselines, in the NAS-Bench-201 convention."""
 from __future__ import annotations
 
+import math
+from typing import Any
+
 import torch
 from torch import nn
 
 from zsdist.proxies.base import register_proxy
-from zsdist.proxies.probe import Probe
-
-_CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+from zsdist.proxies.introspect import CONV, LAYERS, eval_mode
+from zsdist.proxies.probe import Probe, provides
 
 
 def count_flops(model: nn.Module, inputs: torch.Tensor) -> float:
@@ -17,23 +19,26 @@ def count_flops(model: nn.Module, inputs: torch.Tensor) -> float:
     def hook(module: nn.Module, _inp: tuple, out: torch.Tensor) -> None:
         nonlocal total
         per_sample = out[0].numel()
-        if isinstance(module, _CONV):
-            fan_in = module.in_channels // module.groups * int(torch.tensor(module.kernel_size).prod())
+        if isinstance(module, CONV):
+            fan_in = module.in_channels // module.groups * math.prod(module.kernel_size)
         else:
             fan_in = module.in_features
         total += per_sample * fan_in + (per_sample if module.bias is not None else 0)
 
-    hooks = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, _CONV + (nn.Linear,))]
-    was_training = model.training
+    hooks = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, LAYERS)]
     try:
-        model.eval()
-        with torch.no_grad():
+        with eval_mode(model), torch.no_grad():
             model(inputs[:1])
     finally:
-        model.train(was_training)
         for h in hooks:
             h.remove()
     return total
+
+
+@provides("flops_count")
+def _flops_count(probe: Probe, wanted: frozenset[str]) -> dict[str, Any]:
+    """One count for every proxy that reads it (flops, AZ-NAS's complexity)."""
+    return {"flops_count": count_flops(probe.model, probe.inputs)}
 
 
 @register_proxy("params", options={"counts": "every parameter"})
@@ -42,7 +47,7 @@ def params(probe: Probe) -> float:
     return float(sum(p.numel() for p in probe.model.parameters()))
 
 
-@register_proxy("flops", options={"counts": "conv+linear MACs and biases, one input"})
+@register_proxy("flops", needs=("flops_count",), options={"counts": "conv+linear MACs and biases, one input"})
 def flops(probe: Probe) -> float:
     """FLOPs of one forward pass of one input (NAS-Bench-201 convention: MACs, plus biases)."""
-    return count_flops(probe.model, probe.inputs)
+    return probe["flops_count"]

@@ -11,7 +11,7 @@ from torch import nn
 
 from zsdist.data import Batch
 from zsdist.proxies.base import Proxy
-from zsdist.proxies.probe import QUANTITIES, Probe
+from zsdist.proxies.probe import QUANTITIES, Probe, closure
 
 
 @dataclass(frozen=True)
@@ -31,8 +31,9 @@ def _failure(exc: BaseException) -> tuple[str, str]:
 
 
 def _providers(proxy: Proxy) -> list:
-    """The distinct providers of a proxy's needs, in a stable order (so error messages are deterministic)."""
-    return sorted({QUANTITIES[n] for n in proxy.needs}, key=lambda provider: provider.__qualname__)
+    """The distinct providers of a proxy's needs and of what they build on, in a stable order (so error messages
+    are deterministic)."""
+    return sorted({QUANTITIES[n] for n in closure(proxy.needs)}, key=lambda provider: provider.__qualname__)
 
 
 def evaluate(build: Callable[[], nn.Module], batch: Batch, proxies: Sequence[Proxy], seed: int,

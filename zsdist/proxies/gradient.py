@@ -12,21 +12,11 @@ import torch
 from torch import nn
 
 from zsdist.proxies.base import register_proxy
+from zsdist.proxies.introspect import LAYERS, channel_dim, channel_rows, layer_weights
 from zsdist.proxies.probe import Probe, collects
 
-LAYERS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
-_CONV = LAYERS[:3]
 _OPTIONS = {"bn": "train", "loss": "cross-entropy, batch mean", "weights": "conv + linear layer weights"}
 _REFERENCE = "Abdelfattah et al. 2021"
-
-
-def layer_weights(model: nn.Module) -> dict[str, nn.Parameter]:
-    """The weight of every conv and linear layer, keyed by its parameter name (as in `named_parameters`)."""
-    weights = {f"{name}.weight" if name else "weight": module.weight
-               for name, module in model.named_modules() if isinstance(module, LAYERS)}
-    if not weights:
-        raise ValueError("this proxy sums over conv and linear layers and the network has none")
-    return weights
 
 
 def _weight_grads(probe: Probe) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -73,12 +63,12 @@ def _act_grads(model: nn.Module, handles: list) -> Callable[[], list[torch.Tenso
             return
         slot = len(found)
         found.append(None)
-        channel = 1 if isinstance(module, _CONV) else -1
+        channel = channel_dim(module)
         kept = out.detach()
 
         def grad_hook(grad: torch.Tensor) -> None:
-            product = (kept * grad).movedim(channel, -1)
-            found[slot] = product.reshape(product.shape[0], -1, product.shape[-1]).sum(1)
+            rows = channel_rows(kept * grad.detach(), channel)  # (N·positions) × C
+            found[slot] = rows.reshape(kept.shape[0], -1, rows.shape[-1]).sum(1)
 
         handles.append(out.register_hook(grad_hook))
 

@@ -1,29 +1,18 @@
 """Proxies on the input Jacobian: jacob_cov (Mellor et al. 2020, arXiv v1) and EPE-NAS (Lopes et al. 2021).
 
 Both read one quantity, each sample's gradient of the summed logits with respect to its input, taken in one
-train-mode backward of the whole batch (so BN's batch statistics couple the samples, as in both papers' code).
+train-mode backward of the whole batch (so BN's batch statistics couple the samples, as in both papers' code);
+that backward reuses the shared train pass's forward (zsdist.proxies.probe).
 """
 from __future__ import annotations
-
-from typing import Any
 
 import torch
 
 from zsdist.proxies.base import register_proxy
-from zsdist.proxies.probe import Probe, provides
+from zsdist.proxies.probe import Probe
 
 K = 1e-5  # the papers' regulariser inside the logarithms
 _OPTIONS = {"bn": "train", "jacobian": "∂(Σ_c logit_c)/∂x per sample, one batched backward", "k": str(K)}
-
-
-@provides("input_jacobian", "num_outputs")
-def _input_jacobian(probe: Probe, wanted: frozenset[str]) -> dict[str, Any]:
-    """N×D input Jacobian rows and the number of outputs (classes) of the network."""
-    model = probe.copy_model().train()
-    inputs = probe.inputs.clone().requires_grad_(True)
-    logits = model(inputs)
-    (jacobian,) = torch.autograd.grad(logits.sum(), inputs)
-    return {"input_jacobian": jacobian.flatten(1).detach(), "num_outputs": int(logits.shape[-1])}
 
 
 @register_proxy("jacob_cov", needs=("input_jacobian",), options=_OPTIONS,
@@ -31,15 +20,16 @@ def _input_jacobian(probe: Probe, wanted: frozenset[str]) -> dict[str, Any]:
 def jacob_cov(probe: Probe) -> float:
     """−Σ[log(λ+k) + 1/(λ+k)] over the eigenvalues λ of the Jacobians' correlation: high when inputs stay apart."""
     corr = torch.corrcoef(probe["input_jacobian"].double())
-    if not torch.isfinite(corr).all():
-        return float("nan")  # a constant Jacobian row (output independent of the input): correlation undefined
-    eigenvalues = torch.linalg.eigvalsh(corr)
-    return float(-(torch.log(eigenvalues + K) + 1.0 / (eigenvalues + K)).sum())
+    defined = torch.isfinite(corr).all()  # a constant Jacobian row (output independent of the input): undefined
+    eigenvalues = torch.linalg.eigvalsh(torch.where(defined, corr, torch.eye(len(corr), dtype=corr.dtype,
+                                                                             device=corr.device)))
+    score = -(torch.log(eigenvalues + K) + 1.0 / (eigenvalues + K)).sum()
+    return float(torch.where(defined, score, torch.nan))  # the one host synchronisation: the value
 
 
-def class_score(rows: torch.Tensor, normalise: bool) -> float:
+def class_score(rows: torch.Tensor, normalise: bool) -> torch.Tensor:
     """Σ_ij log(|corr_ij| + k) over one class's Jacobian correlation matrix (divided by its size if `normalise`)."""
-    score = float(torch.log(torch.corrcoef(rows).abs() + K).sum())
+    score = torch.log(torch.corrcoef(rows).abs() + K).sum()
     return score / rows.shape[0] if normalise else score
 
 
@@ -51,11 +41,12 @@ def epe_nas(probe: Probe) -> float:
     """Per-class correlation of input Jacobians: a network that maps each class's samples apart scores high."""
     jacobian = probe["input_jacobian"].double()
     many = probe["num_outputs"] > 100
-    labels = probe.labels
-    scores = torch.tensor([class_score(jacobian[labels == c], many)
-                           for c in labels.unique() if int((labels == c).sum()) >= 2], dtype=torch.float64)
-    if len(scores) == 0:
+    labels = probe.host_labels  # which samples form a class is known on the host: no device round trip
+    classes = [c for c, count in enumerate(torch.bincount(labels).tolist()) if count >= 2]
+    if not classes:
         raise ValueError("epe_nas needs a class with at least two samples in the batch")
+    rows = [torch.nonzero(labels == c).flatten().to(jacobian.device) for c in classes]
+    scores = torch.stack([class_score(jacobian[index], many) for index in rows])
     if not many:
         return float(scores.abs().sum())
     return float((scores[:, None] - scores[None, :]).abs().sum() / len(scores))

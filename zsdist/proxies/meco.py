@@ -12,16 +12,8 @@ import torch
 from torch import nn
 
 from zsdist.proxies.base import register_proxy
+from zsdist.proxies.introspect import LAYERS, channel_dim, channel_rows
 from zsdist.proxies.probe import Probe, collects
-
-_CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
-
-
-def channel_rows(features: torch.Tensor, channel_dim: int) -> torch.Tensor:
-    """N×C×(spatial) (channel_dim 1) or N×(tokens)×C (channel_dim −1) → positions × channels."""
-    if channel_dim == 1 and features.dim() > 2:
-        features = features.movedim(1, -1)
-    return features.reshape(-1, features.shape[-1])
 
 
 @collects("layer_maps")
@@ -30,22 +22,22 @@ def _layer_maps(model: nn.Module, handles: list) -> Callable[[], list[torch.Tens
     maps: list[torch.Tensor] = []
 
     def hook(module: nn.Module, _inp: tuple, out: torch.Tensor) -> None:
-        maps.append(channel_rows(out[:1].detach(), 1 if isinstance(module, _CONV) else -1))
+        maps.append(channel_rows(out[:1].detach(), channel_dim(module)))
 
     for module in model.modules():
-        if isinstance(module, _CONV + (nn.Linear,)):
+        if isinstance(module, LAYERS):
             handles.append(module.register_forward_hook(hook))
     return lambda: maps
 
 
-def min_correlation_eigenvalue(rows: torch.Tensor) -> float:
+def min_correlation_eigenvalue(rows: torch.Tensor) -> torch.Tensor:
     """λ_min of the Pearson correlation of the channels (columns) over positions (rows).
 
     A constant channel has no defined correlation; its entries are taken as 0, as the authors do, so that a dead
     channel pulls λ_min to 0.
     """
     corr = torch.atleast_2d(torch.corrcoef(rows.double().T))
-    return float(torch.linalg.eigvalsh(torch.nan_to_num(corr, nan=0.0))[0])
+    return torch.linalg.eigvalsh(torch.nan_to_num(corr, nan=0.0))[0]
 
 
 @register_proxy(
@@ -61,4 +53,4 @@ def meco(probe: Probe) -> float:
     if not terms:
         raise ValueError("meco needs feature maps with at least two positions (conv or token layers); "
                          "this network has none")
-    return float(sum(terms))
+    return float(torch.stack(terms).sum())

@@ -10,13 +10,13 @@ from zsdist.proxies.probe import Probe
 def hamming_kernel(codes: list[torch.Tensor]) -> torch.Tensor:
     """K[i, j] = number of units on which samples i and j agree (N_A minus the Hamming distance)."""
     n = codes[0].shape[0]
-    kernel = torch.zeros(n, n, dtype=torch.float64)
+    kernel = torch.zeros(n, n, dtype=torch.float64, device=codes[0].device)
     for c in codes:
         c = c.to(torch.float32)
         ones = c @ c.T  # both active; exact in float32 while a layer has < 2^24 units
         active = c.sum(1, keepdim=True)
         # agree = both active + both inactive = D - a_i - a_j + 2·(c_i·c_j)
-        kernel += (c.shape[1] - active - active.T + 2 * ones).double().cpu()
+        kernel += (c.shape[1] - active - active.T + 2 * ones).double()
     return kernel
 
 

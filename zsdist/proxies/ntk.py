@@ -17,12 +17,11 @@ from torch import nn
 from torch.func import functional_call, vjp, vmap
 
 from zsdist.proxies.base import register_proxy
-from zsdist.proxies.gradient import layer_weights
+from zsdist.proxies.introspect import BATCH_NORMS, eval_mode, layer_weights, module_weights
 from zsdist.proxies.probe import Probe, collects, provides
 
 CHUNK = 16  # samples per vmapped chunk: bounds memory, not the result
 SINGULAR = 1e-12  # λmin/λmax below this is zero within the float32 precision of the gradients
-_BN = nn.modules.batchnorm._BatchNorm
 _BN_OPTION = "batch statistics of the probe batch, held constant per sample"
 
 
@@ -39,7 +38,7 @@ def _batch_stats(model: nn.Module, handles: list) -> Callable[[], dict[str, tupl
         return hook
 
     for name, module in model.named_modules():
-        if isinstance(module, _BN):
+        if isinstance(module, BATCH_NORMS):
             handles.append(module.register_forward_pre_hook(record(name)))
 
     def result() -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
@@ -52,39 +51,29 @@ def _batch_stats(model: nn.Module, handles: list) -> Callable[[], dict[str, tupl
     return result
 
 
-def _frozen(probe: Probe) -> nn.Module:
-    """A copy of the network whose BN layers normalise with the probe batch's statistics (eval mode)."""
-    model = probe.copy_model().eval().requires_grad_(False)  # torch.func differentiates; autograd need not
-    stats = probe["batch_stats"]
-    for name, module in model.named_modules():
-        if isinstance(module, _BN) and name in stats:
-            module.running_mean, module.running_var = (s.clone() for s in stats[name])
-    return model
-
-
-def module_weights(model: nn.Module) -> dict[str, nn.Parameter]:
-    """Every module's `weight` parameter (conv, linear, norm, embedding), biases excluded, as TE-NAS takes them."""
-    return {f"{name}.weight" if name else "weight": m.weight for name, m in model.named_modules()
-            if isinstance(getattr(m, "weight", None), nn.Parameter)}
-
-
-@provides("logit_sample_grads", "loss_sample_grads")
+@provides("logit_sample_grads", "loss_sample_grads", needs=("batch_stats",))
 def _sample_grads(probe: Probe, wanted: frozenset[str]) -> dict[str, Any]:
-    """Per sample i and module weight θ: ∂(Σ_c f_c(x_i))/∂θ and/or ∂CE(f(x_i), y_i)/∂θ, each N×θ.shape."""
-    model = _frozen(probe)
+    """Per sample i and module weight θ: ∂(Σ_c f_c(x_i))/∂θ and/or ∂CE(f(x_i), y_i)/∂θ, each N×θ.shape.
+
+    The network runs in eval mode with the probe batch's statistics in place of its running statistics (passed
+    to functional_call, so the network itself is not changed and needs no copy)."""
+    model = probe.model
     params = {n: w.detach() for n, w in module_weights(model).items()}
+    stats = {f"{layer}.{buffer}": value for layer, pair in probe["batch_stats"].items()
+             for buffer, value in zip(("running_mean", "running_var"), pair)}
     names = [n for n in ("logit_sample_grads", "loss_sample_grads") if n in wanted]
 
     def one(weights: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor) -> tuple[dict, ...]:
         def outputs(w: dict[str, torch.Tensor]) -> torch.Tensor:
-            logits = functional_call(model, w, (x[None],))
+            logits = functional_call(model, (w, stats), (x[None],))
             return torch.stack([logits.sum(), F.cross_entropy(logits, y[None])])
 
         _, pullback = vjp(outputs, weights)
         rows = torch.eye(2, dtype=x.dtype, device=x.device)
         return tuple(pullback(rows[0 if n == "logit_sample_grads" else 1])[0] for n in names)
 
-    grads = vmap(one, in_dims=(None, 0, 0), chunk_size=CHUNK)(params, probe.inputs, probe.labels)
+    with eval_mode(model), torch.no_grad():  # torch.func differentiates; autograd need not record
+        grads = vmap(one, in_dims=(None, 0, 0), chunk_size=CHUNK)(params, probe.inputs, probe.labels)
     return dict(zip(names, grads))
 
 
@@ -100,9 +89,9 @@ def ntk(probe: Probe) -> float:
     """Condition number of the empirical NTK at init: a well-conditioned kernel trains fast and uniformly."""
     kernel = sum(g.flatten(1).double() @ g.flatten(1).double().T for g in probe["logit_sample_grads"].values())
     eigenvalues = torch.linalg.eigvalsh(kernel)
-    if eigenvalues[0] <= SINGULAR * eigenvalues[-1]:
-        return float("inf")  # singular kernel (e.g. a sample with no gradient): infinite, recorded as status nan
-    return float(eigenvalues[-1] / eigenvalues[0])
+    # a singular kernel (e.g. a sample with no gradient) is infinitely ill-conditioned: status nan
+    singular = eigenvalues[0] <= SINGULAR * eigenvalues[-1]
+    return float(torch.where(singular, torch.inf, eigenvalues[-1] / eigenvalues[0]))
 
 
 @register_proxy(

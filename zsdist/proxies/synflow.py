@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import torch
-from torch import nn
+from torch.func import functional_call
 
 from zsdist.proxies.base import register_proxy
+from zsdist.proxies.introspect import eval_mode, layer_weights
 from zsdist.proxies.probe import Probe
-
-_LAYERS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
 
 
 @register_proxy(
@@ -16,15 +15,15 @@ _LAYERS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
     reference="Tanaka et al. 2020; Abdelfattah et al. 2021",
 )
 def synflow(probe: Probe) -> float:
-    """R = 1ᵀ f(1; |θ|) in float64, so that huge products stay finite; summed over conv and linear weights."""
-    model = probe.copy_model().double().eval()
-    with torch.no_grad():
-        for tensor in model.state_dict().values():
-            if tensor.is_floating_point():
-                tensor.abs_()
+    """R = 1ᵀ f(1; |θ|) in float64, so that huge products stay finite; summed over conv and linear weights.
+
+    |θ| (every floating parameter and buffer) is passed to functional_call, so the network needs no copy."""
+    model = probe.model
+    state = {n: t.detach().double().abs() for n, t in (*model.named_parameters(), *model.named_buffers())
+             if t.is_floating_point()}
+    weights = {n: state[n].requires_grad_() for n in layer_weights(model)}
     ones = torch.ones_like(probe.inputs[:1], dtype=torch.float64)
-    model.zero_grad(set_to_none=True)
-    model(ones).sum().backward()
-    with torch.no_grad():
-        return float(sum((m.weight * m.weight.grad).abs().sum() for m in model.modules()
-                         if isinstance(m, _LAYERS) and m.weight.grad is not None))
+    with eval_mode(model), torch.enable_grad():
+        grads = torch.autograd.grad(functional_call(model, state, (ones,)).sum(), list(weights.values()),
+                                    allow_unused=True)
+    return float(sum((w.detach() * g).abs().sum() for w, g in zip(weights.values(), grads) if g is not None))

@@ -5,34 +5,14 @@ Gaussian init. The second term undoes the rescaling that BatchNorm hides from f.
 """
 from __future__ import annotations
 
-from typing import Callable
-
 import torch
 from torch import nn
 
 from zsdist.proxies.base import register_proxy
+from zsdist.proxies.introspect import BATCH_NORMS, GLOBAL_POOLS, reinit
 from zsdist.proxies.probe import Probe
 
 ALPHA = 0.01
-WEIGHTED = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
-NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.GroupNorm, nn.LayerNorm)
-_GLOBAL_POOLS = (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d,
-                 nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d)
-_BN = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
-
-
-def reinit(model: nn.Module, init_weight: Callable[[torch.Tensor], object]) -> nn.Module:
-    """A proxy's own init: `init_weight` on every conv / linear weight, zero biases, identity norm affines."""
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, WEIGHTED):
-                init_weight(module.weight)
-                if module.bias is not None:
-                    module.bias.zero_()
-            elif isinstance(module, NORMS) and getattr(module, "weight", None) is not None:
-                module.weight.fill_(1.0)
-                module.bias.zero_()
-    return model
 
 
 def zen_score(model: nn.Module, x: torch.Tensor, noise: torch.Tensor, alpha: float = ALPHA) -> float:
@@ -43,12 +23,12 @@ def zen_score(model: nn.Module, x: torch.Tensor, noise: torch.Tensor, alpha: flo
     stays finite for a BN fed only zeros (NB201's "none" edges); a BN that did not run adds log 1 = 0.
     """
     captured: list[torch.Tensor] = []
-    pools = [m for m in model.modules() if isinstance(m, _GLOBAL_POOLS)]
+    pools = [m for m in model.modules() if isinstance(m, GLOBAL_POOLS)]
     if not pools:
         raise ValueError("zen needs the feature map before global pooling and this network has no "
                          "nn.AdaptiveAvgPool/AdaptiveMaxPool layer")
     handles = [m.register_forward_pre_hook(lambda _m, inp: captured.append(inp[0])) for m in pools]
-    norms = [m for m in model.modules() if isinstance(m, _BN) and m.track_running_stats]
+    norms = [m for m in model.modules() if isinstance(m, BATCH_NORMS) and m.track_running_stats]
     for bn in norms:
         bn.reset_running_stats()
     model.train()
@@ -62,8 +42,8 @@ def zen_score(model: nn.Module, x: torch.Tensor, noise: torch.Tensor, alpha: flo
         for handle in handles:
             handle.remove()
     delta = (clean - mixed).double().flatten(1).norm(dim=1).mean()
-    log_sigma = sum(0.5 * float(torch.log(bn.running_var.double().mean())) for bn in norms)
-    return float(torch.log(delta)) + log_sigma  # −inf (status nan) when f ignores its input
+    log_sigma = sum(0.5 * torch.log(bn.running_var.double().mean()) for bn in norms)
+    return float(torch.log(delta) + log_sigma)  # −inf (status nan) when f ignores its input
 
 
 @register_proxy(
@@ -78,6 +58,6 @@ def zen(probe: Probe) -> float:
     """Zen-score with Gaussian input and its own Gaussian init; higher means a more expressive network."""
     gen = torch.Generator().manual_seed(probe.seed)
     model = reinit(probe.copy_model(), lambda w: w.copy_(torch.randn(w.shape, generator=gen)))
-    x = torch.randn(probe.inputs.shape, generator=gen).to(probe.device)
-    noise = torch.randn(probe.inputs.shape, generator=gen).to(probe.device)
+    x = probe.like_inputs(torch.randn(probe.inputs.shape, generator=gen))
+    noise = probe.like_inputs(torch.randn(probe.inputs.shape, generator=gen))
     return zen_score(model, x, noise)

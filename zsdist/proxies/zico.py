@@ -5,13 +5,11 @@ probe batch split in halves, each with its own train-mode forward and backward.
 """
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 
 from zsdist.proxies.base import register_proxy
-from zsdist.proxies.gradient import layer_weights
+from zsdist.proxies.introspect import batch_statistics, layer_weights
 from zsdist.proxies.probe import Probe
 
 BATCHES = 2
@@ -27,21 +25,21 @@ def zico(probe: Probe) -> float:
     """Inverse coefficient of variation of the loss gradients across batches, log-summed over layers."""
     if probe.inputs.shape[0] < BATCHES:
         raise ValueError(f"zico needs at least {BATCHES} samples to form {BATCHES} batches")
-    model = probe.copy_model().train()
-    weights = layer_weights(model)
+    weights = layer_weights(probe.model)
     per_batch = []
-    for inputs, labels in zip(probe.inputs.tensor_split(BATCHES), probe.labels.tensor_split(BATCHES)):
-        model.zero_grad(set_to_none=True)
-        F.cross_entropy(model(inputs), labels).backward()
-        per_batch.append({n: w.grad.detach().double().clone() for n, w in weights.items() if w.grad is not None})
-    score = 0.0
+    with batch_statistics(probe.model) as model:
+        for inputs, labels in zip(probe.inputs.tensor_split(BATCHES), probe.labels.tensor_split(BATCHES)):
+            grads = torch.autograd.grad(F.cross_entropy(model(inputs), labels), list(weights.values()),
+                                        allow_unused=True)
+            per_batch.append({n: g.double() for n, g in zip(weights, grads) if g is not None})
+    totals = []
     for name in per_batch[0]:
         grads = torch.stack([batch[name] for batch in per_batch])
         std = grads.std(0, unbiased=False)
-        spread = std != 0
-        total = float((grads.abs().mean(0)[spread] / std[spread]).sum())
-        if not math.isfinite(total):
-            return total  # a non-finite gradient: the evaluator records status nan
-        if total > 0:
-            score += math.log(total)
-    return score
+        ratio = grads.abs().mean(0) / std
+        totals.append(torch.where(std != 0, ratio, 0.0).sum())
+    if not totals:
+        return 0.0
+    totals = torch.stack(totals)
+    # a layer whose weights all have zero spread adds nothing; a non-finite total makes the score non-finite
+    return float(torch.where(totals == 0, 0.0, totals.log()).sum())

@@ -1,0 +1,19 @@
+"""A fresh install (no data folder, empty cache) runs a launch to the correlation table: the images and the NB201
+ground truth come embedded, and the launch loads the truth itself when the results folder lacks it."""
+from __future__ import annotations
+
+from conftest import SMALL_WORKFLOW, run_cli, write_workflow
+
+
+def test_a_fresh_install_launches_to_the_correlation_table(tmp_path, monkeypatch, capsys, local_ray):
+    monkeypatch.delenv("ZSDIST_DATA", raising=False)
+    monkeypatch.setenv("ZSDIST_CACHE", str(tmp_path / "cache"))
+    workflow = write_workflow(tmp_path, SMALL_WORKFLOW.format(output=tmp_path / "results"))
+    code, out, err = run_cli(monkeypatch, capsys, "launch", "--workflow", str(workflow))
+    assert code == 0, err
+    assert "loaded the nb201 ground truth" in err
+    table = [line.split() for line in out.splitlines() if line.startswith("nb201 ")]
+    assert {(row[1], row[2]) for row in table} == {(d, p) for d in ("cifar10", "imagenet16_120")
+                                                   for p in ("params", "flops", "synflow", "naswot")}
+    # every architecture has its ground truth (NASWOT is nan on the all-`none` cell 0)
+    assert all(int(row[3]) == (5 if row[2] == "naswot" else 6) for row in table), out

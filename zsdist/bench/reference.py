@@ -1,0 +1,106 @@
+"""The survey's 8 proxies computed the way the reference protocol computes them: each alone, from its definition,
+on a fresh copy of the network, with its own forward and backward passes and nothing shared.
+
+This is the independent baseline of `zsdist bench proxies` (the reference implementation is not installable from
+a package index and is not copied here) and the definition-level value each shared pass is tested against.
+"""
+from __future__ import annotations
+
+import copy
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from zsdist.data import Batch
+from zsdist.proxies.introspect import LAYERS
+from zsdist.proxies.jacobian import K
+
+Reference = Callable[[nn.Module, Batch], float]
+
+
+def _fresh(net: nn.Module) -> nn.Module:
+    return copy.deepcopy(net).train()
+
+
+def _weights(net: nn.Module) -> list[nn.Parameter]:
+    return [m.weight for m in net.modules() if isinstance(m, LAYERS)]
+
+
+def _loss_grads(net: nn.Module, batch: Batch) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """(θ, ∂L/∂θ) of every conv / linear weight after one forward and one `.backward()` of the batch-mean CE."""
+    net = _fresh(net)
+    F.cross_entropy(net(batch.inputs), batch.labels).backward()
+    return [(w.detach().double(), w.grad.double()) for w in _weights(net) if w.grad is not None]
+
+
+def grad_norm(net: nn.Module, batch: Batch) -> float:
+    return float(sum(g.norm() for _, g in _loss_grads(net, batch)))
+
+
+def snip(net: nn.Module, batch: Batch) -> float:
+    return float(sum((w * g).abs().sum() for w, g in _loss_grads(net, batch)))
+
+
+def plain(net: nn.Module, batch: Batch) -> float:
+    return float(sum((w * g).sum() for w, g in _loss_grads(net, batch)))
+
+
+def l2_norm(net: nn.Module, batch: Batch) -> float:
+    return float(sum(w.detach().double().norm() for w in _weights(net)))
+
+
+def fisher(net: nn.Module, batch: Batch) -> float:
+    """½·mean_n(Σ_positions a ⊙ ∂L/∂a)² per channel of every conv / linear output a, summed."""
+    net, outputs = _fresh(net), []
+
+    def keep(module: nn.Module, _inputs: tuple, out: torch.Tensor) -> None:
+        out.retain_grad()
+        outputs.append((module, out))
+
+    for m in net.modules():
+        if isinstance(m, LAYERS):
+            m.register_forward_hook(keep)
+    F.cross_entropy(net(batch.inputs), batch.labels).backward()
+    total = torch.zeros((), dtype=torch.float64)
+    for m, out in outputs:
+        product = (out.detach() * out.grad).double()
+        per_channel = product.flatten(2).sum(2) if product.dim() > 2 and not isinstance(m, nn.Linear) else product
+        total += 0.5 * per_channel.pow(2).mean(0).sum()
+    return float(total)
+
+
+def grasp(net: nn.Module, batch: Batch) -> float:
+    """−Σ θ ⊙ Hg: its own forward, a gradient with a second-order graph, and the Hessian-gradient product."""
+    net = _fresh(net)
+    weights = _weights(net)
+    g = torch.autograd.grad(F.cross_entropy(net(batch.inputs), batch.labels), weights, create_graph=True)
+    hg = torch.autograd.grad(sum((gi.detach() * gi).sum() for gi in g), weights)
+    return float(-sum((w.detach().double() * h.double()).sum() for w, h in zip(weights, hg)))
+
+
+def input_jacobian(net: nn.Module, batch: Batch) -> torch.Tensor:
+    inputs = batch.inputs.clone().requires_grad_(True)
+    (jacobian,) = torch.autograd.grad(_fresh(net)(inputs).sum(), inputs)
+    return jacobian.flatten(1).double()
+
+
+def jacob_cov(net: nn.Module, batch: Batch) -> float:
+    eigenvalues = torch.linalg.eigvalsh(torch.corrcoef(input_jacobian(net, batch)))
+    return float(-(torch.log(eigenvalues + K) + 1.0 / (eigenvalues + K)).sum())
+
+
+def synflow(net: nn.Module, batch: Batch) -> float:
+    """R = 1ᵀ f(1; |θ|) on a float64 copy in eval mode; Σ |θ ⊙ ∂R/∂θ| over conv / linear weights."""
+    net = copy.deepcopy(net).double().eval()
+    with torch.no_grad():
+        for tensor in net.state_dict().values():
+            if tensor.is_floating_point():
+                tensor.abs_()
+    net(torch.ones_like(batch.inputs[:1], dtype=torch.float64)).sum().backward()
+    return float(sum((w.detach() * w.grad).abs().sum() for w in _weights(net) if w.grad is not None))
+
+
+SURVEY: dict[str, Reference] = {"grad_norm": grad_norm, "snip": snip, "grasp": grasp, "fisher": fisher,
+                                "jacob_cov": jacob_cov, "plain": plain, "synflow": synflow, "l2_norm": l2_norm}

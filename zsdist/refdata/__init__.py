@@ -1,0 +1,2 @@
+"""Reference data: the sources table, the files embedded in the package, fetching the rest, and readers of the
+benchmarks' own file formats."""
