@@ -1,6 +1,7 @@
 """Hardware cost sources (measured, table, predicted latency), registered by device name.
 
-A workflow's `latency = [...]` names devices of `DEVICES`; `latency_rows` turns one architecture into one
+A workflow's `latency = [...]` names devices of `DEVICES`: the built-in ones, and devices fitted by `zsdist fewshot`
+(hw_models.fitted), found in the user's folder on first use. `latency_rows` turns one architecture into one
 `latency` row per device, and a failing device yields a row with status "error" rather than an exception.
 """
 from __future__ import annotations
@@ -43,9 +44,27 @@ class Device:
     source: str  # the primary source; a table device falls back to its predictor outside its tables
     estimate: Callable[[Query], Estimate]
     description: str
+    document: dict | None = field(default=None, compare=False)  # a fitted device's saved predictor
 
 
-DEVICES: Registry[Device] = Registry("latency device")
+class DeviceRegistry(Registry[Device]):
+    """Registered devices; a name not registered is looked up among the fitted devices (hw_models.fitted), so a
+    device fitted after import is found, and `put` replaces a fitted device by its refit."""
+
+    def get(self, name: str) -> Device:
+        if name not in self:
+            fitted.register_saved(name)
+        return super().get(name)
+
+    def put(self, device: Device) -> Device:
+        self._entries[device.name] = device
+        return device
+
+    def unknown_message(self, name: str) -> str:
+        return f"{super().unknown_message(name)}; fitted devices are looked up in {fitted.folder()}"
+
+
+DEVICES = DeviceRegistry("latency device")
 
 
 def register_device(name: str, source: str, description: str) -> Callable[[Callable[[Query], Estimate]], Device]:
@@ -75,4 +94,4 @@ def latency_rows(space: str, arch_id: int, arch: str, dataset: str, build: Calla
     return rows
 
 
-from hw_models import measure, devices  # noqa: E402,F401  (register the built-in devices)
+from hw_models import measure, devices, meta, fitted  # noqa: E402,F401  (built-in devices, predictor kinds)

@@ -1,5 +1,6 @@
-"""The recipe that fits the saved HW-NAS-Bench predictors, shared by `zsdist bench latency` and
-`python -m hw_models.calibrate` (which rewrites hw_models/params/<device>.json)."""
+"""The recipes that fit the shipped parameters, shared by `zsdist bench latency` and `python -m hw_models.calibrate`
+(which rewrites them): the HW-NAS-Bench predictors (hw_models/params/<device>.json) and the device prior that
+`zsdist fewshot` adapts (hw_models/params/meta/prior.json), meta-trained on every NB201 table."""
 from __future__ import annotations
 
 import hashlib
@@ -7,8 +8,10 @@ import hashlib
 import numpy as np
 
 from hw_models.features import space_features
+from hw_models.meta import DevicePrior, build_prior, save_prior
 from hw_models.predict import LayerwisePredictor, fit_layerwise, save
-from hw_models.tables import HWNB_DEVICES, HWNB_FILES, HWNB_FOLDER, hwnb_tables
+from hw_models.tables import HELP_FILE, HWNB_DEVICES, HWNB_FILES, HWNB_FOLDER, distinct_devices, hwnb_tables, \
+    table_batch_size, table_for
 
 SPACE = "nb201"
 DATASET = "cifar10"
@@ -38,11 +41,30 @@ def fit_table_device(device: str, fit_ids: np.ndarray, features: np.ndarray, dat
     return fit_layerwise(device, features[ok], y[ok], seed=seed, fit=record)
 
 
+def all_cells() -> np.ndarray:
+    """Features of every NB201 cell (CIFAR-10, batch 1)."""
+    return space_features(SPACE, list(range(5**6)), DATASET)
+
+
+def device_prior(features: np.ndarray, devices: tuple[str, ...] | None = None) -> DevicePrior:
+    """Meta-train the device prior on the tables of `devices` (default: all 29 distinct ones) over every cell's
+    features. Features describe the network (at batch 1); the batch size a table was measured at belongs to the
+    device, as in HELP, where a GPU at batch 1, 32 and 256 is three devices: features at batch 256 would put the
+    plain FLOP and byte sums of a held-out batch-256 GPU far outside every table's range."""
+    devices = distinct_devices() if devices is None else devices
+    tables = [(d, table_for(d, DATASET).latency_ms) for d in devices]
+    fit = {"space": SPACE, "dataset": DATASET, "cells": 5**6, "feature_batch_size": 1,
+           "tables": [f"{HWNB_FOLDER}/{HWNB_FILES[DATASET]}", HELP_FILE],
+           "measured_batch_sizes": {d: table_batch_size(d) for d in devices if table_batch_size(d) != 1}}
+    return build_prior(features, tables, fit)
+
+
 def main() -> None:
     fit_ids, _ = nb201_split()
     features = space_features(SPACE, fit_ids.tolist(), DATASET)
     for device in HWNB_DEVICES:
         print(save(fit_table_device(device, fit_ids, features)))
+    print(save_prior(device_prior(all_cells())))
 
 
 if __name__ == "__main__":

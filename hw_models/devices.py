@@ -3,30 +3,44 @@ from its saved predictor (hw_models/params/<device>.json); devices with only a p
 from __future__ import annotations
 
 import functools
+import warnings
 
 import numpy as np
 
 from zsdist.errors import ZsdistError
 from hw_models import Estimate, Query, register_device
 from hw_models.features import input_shape, network_features
-from hw_models.predict import Predictor, load, saved_devices
+from hw_models.predict import load, saved_devices
 from hw_models.tables import HELP_DEVICES, HWNB_DEVICES, table_for
 
-PREDICT_BATCH = 1  # predictors are fitted on batch-1 tables
+PREDICT_BATCH = 1  # predictors read the features of one input
 
 
 @functools.lru_cache(maxsize=None)
-def _predictor(device: str) -> Predictor:
+def _predictor(device: str):
     return load(device)
 
 
-def predicted(device: str, query: Query) -> Estimate:
-    """The device's predictor applied to the operator features of the built network."""
-    predictor = _predictor(device)
+def estimate_with(device: str, predictor, query: Query, details: dict, batch_size: int = PREDICT_BATCH) -> Estimate:
+    """A predictor applied to the operator features of the built network (one input: the features describe the
+    network, while the batch size its latency holds for belongs to the device); features beyond the networks it
+    was fitted on are named in the details."""
     features = network_features(query.build(), input_shape(query.dataset, PREDICT_BATCH))
     latency = float(predictor.predict(features[None])[0])
-    details = {"predictor": f"{device}.json", "kind": predictor.kind, "fit": predictor.fit}
-    return Estimate(latency, None, "predicted", PREDICT_BATCH, details)
+    out = predictor.out_of_range(features)
+    if out:  # one message per device, space and dataset: a run prints each distinct warning once
+        warnings.warn(f"latency device '{device}' predicts {query.space} networks ({query.dataset}) beyond "
+                      f"the networks it was fitted on; those rows say \"extrapolated\" in details, with the features "
+                      f"out of range", stacklevel=2)
+    return Estimate(latency, None, "predicted", batch_size, {**details, **(
+        {"extrapolated": True, "out_of_range": out} if out else {})})
+
+
+def predicted(device: str, query: Query) -> Estimate:
+    """The device's saved predictor (hw_models/params/<device>.json)."""
+    predictor = _predictor(device)
+    return estimate_with(device, predictor, query, {"predictor": f"{device}.json", "kind": predictor.kind,
+                                                    "fit": predictor.fit})
 
 
 def _from_table(device: str):

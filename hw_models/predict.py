@@ -4,10 +4,11 @@
 moved times a non-negative per-device cost, fitted for relative error, so it extrapolates to other spaces the way
 layer costs add up) times a learned correction exp(MLP(log features), inputs clipped to the fit's range) for what
 does not add up (fusion, dead-code elimination, parallel branches, operators that read shared tensors).
-`FewShotPredictor`: a new device from ≤ 20 measured networks, as the log-space average of the regressions of
-FAMILIES that nested leave-one-out cannot tell from the best: non-negative costs of the operators it runs
-("kernels"), or a ridge regression on fitted predictors of other devices, the network's total work and its
-operators per kind ("work").
+`FewShotPredictor`: the earlier few-shot method (kept as a baseline of `zsdist bench latency`; new devices are fitted
+by hw_models.meta): from ≤ 20 measured networks, the log-space average of the regressions of FAMILIES that nested
+leave-one-out cannot tell from the best: non-negative costs of the operators it runs ("kernels"), or a ridge
+regression on fitted predictors of other devices, the network's total work and its operators per kind ("work").
+Every saved kind tells which features of a network lie beyond the networks it was fitted on (`out_of_range`).
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from zsdist.errors import ZsdistError
 from hw_models.features import FEATURE_NAMES, FEATURES_VERSION, KINDS, QUANTITIES, STATES
 
 FORMAT = "zsdist-latency-predictor"
-FORMAT_VERSION = 5  # 5: no "blend" family (a log-space blend of the bases)
+FORMAT_VERSION = 6  # 6: kind "meta" (hw_models.meta); few-shot "fewshot" files are no longer written
 PARAMS_DIR = Path(__file__).resolve().parent / "params"
 
 
@@ -54,15 +55,19 @@ class LayerwisePredictor:
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Latency (ms) of each feature row."""
         X = np.atleast_2d(X)
-        base = np.maximum(self.additive[0] + X @ self.additive[1:], _FLOOR_MS)
+        base = np.maximum(self.additive[0] + X @ self.additive[1:], FLOOR_MS)
         return base * np.exp(_mlp(self.mlp, np.clip((_log_inputs(X) - self.mean) / self.std, self.low, self.high)))
+
+    def out_of_range(self, x: np.ndarray) -> list[str]:
+        """Features of one network beyond the fit networks' range (kept, standardised, as `low` and `high`)."""
+        return beyond(x, np.expm1(self.low * self.std + self.mean), np.expm1(self.high * self.std + self.mean))
 
     def to_dict(self) -> dict:
         return {"additive": self.additive.tolist(), "mean": self.mean.tolist(), "std": self.std.tolist(),
                 "low": self.low.tolist(), "high": self.high.tolist(), "mlp": [w.tolist() for w in self.mlp]}
 
     @classmethod
-    def from_dict(cls, device: str, d: dict, fit: dict, folder: Path) -> "LayerwisePredictor":
+    def from_dict(cls, device: str, d: dict, fit: dict) -> "LayerwisePredictor":
         return cls(device, np.array(d["additive"]), np.array(d["mean"]), np.array(d["std"]), np.array(d["low"]),
                    np.array(d["high"]), tuple(np.array(w) for w in d["mlp"]), fit)
 
@@ -83,11 +88,7 @@ class FamilyFit:
         B = _regressors(columns, X, self.family)
         if self.low.size:
             B = np.clip(B, self.low, self.high)
-        return np.maximum(self.weights[0] + B @ self.weights[1:], _FLOOR_MS)
-
-    def to_dict(self) -> dict:
-        return {"family": self.family, "weights": self.weights.tolist(), "low": self.low.tolist(),
-                "high": self.high.tolist()}
+        return np.maximum(self.weights[0] + B @ self.weights[1:], FLOOR_MS)
 
 
 @dataclass(frozen=True)
@@ -103,23 +104,22 @@ class FewShotPredictor:
         columns = _base_columns(self.bases, X, [m.family for m in self.members])
         return np.exp(np.mean([np.log(m.predict(columns, X)) for m in self.members], axis=0))
 
-    def to_dict(self) -> dict:
-        return {"bases": [b.device for b in self.bases], "members": [m.to_dict() for m in self.members]}
 
-    @classmethod
-    def from_dict(cls, device: str, d: dict, fit: dict, folder: Path) -> "FewShotPredictor":
-        """Bases are loaded by name from the same folder (save them next to the few-shot file)."""
-        members = tuple(FamilyFit(m["family"], np.array(m["weights"]), np.array(m["low"]), np.array(m["high"]))
-                        for m in d["members"])
-        return cls(device, tuple(load(b, folder) for b in d["bases"]), members, fit)
-
-
-Predictor = LayerwisePredictor | FewShotPredictor
-_FLOOR_MS = 1e-3
+FLOOR_MS = 1e-3
 # Huber loss on log latency, quadratic within ±5 %: tables of phones and boards carry heavy-tailed timing noise,
 # and the median-like fit keeps more predictions within ±10 % than a mean fit.
 HUBER_DELTA = 0.05
-_KINDS = {"layerwise": LayerwisePredictor, "fewshot": FewShotPredictor}
+# Saved kinds by name (hw_models.meta adds "meta"): each has predict, out_of_range, to_dict, from_dict and fit.
+PREDICTOR_KINDS: dict[str, type] = {"layerwise": LayerwisePredictor}
+# A network counts as beyond the fitted ones where a feature leaves their range by more than this share of the
+# range (for a feature every fitted network shares: differs from it beyond rounding).
+RANGE_MARGIN = 0.1
+
+
+def beyond(x: np.ndarray, low: np.ndarray, high: np.ndarray) -> list[str]:
+    """Names of the features of one network outside [low, high] widened by RANGE_MARGIN of the span."""
+    margin = RANGE_MARGIN * (high - low) + 1e-6 * (1.0 + np.maximum(np.abs(low), np.abs(high)))
+    return [FEATURE_NAMES[i] for i in np.flatnonzero((x < low - margin) | (x > high + margin))]
 
 
 def _mlp(params: tuple[np.ndarray, ...], U: np.ndarray) -> np.ndarray:
@@ -127,31 +127,31 @@ def _mlp(params: tuple[np.ndarray, ...], U: np.ndarray) -> np.ndarray:
     return (np.tanh(U @ w1 + b1) @ w2 + b2).ravel()
 
 
-def _summed(kinds: Sequence[str], states: Sequence[str], quantity: str) -> list[int]:
+def summed(kinds: Sequence[str], states: Sequence[str], quantity: str) -> list[int]:
     """Indices of the features kind.state.quantity over the given kinds and states (summed into one regressor)."""
     return [FEATURE_NAMES.index(f"{k}.{s}.{quantity}") for k in kinds for s in states]
 
 
-def _sums(X: np.ndarray, groups: Sequence[list[int]]) -> np.ndarray:
-    """One column per group of feature indices (from `_summed`): the group's features summed."""
+def sums(X: np.ndarray, groups: Sequence[list[int]]) -> np.ndarray:
+    """One column per group of feature indices (from `summed`): the group's features summed."""
     return np.stack([X[:, idx].sum(1) for idx in groups], axis=1)
 
 
 # Total work (count, MFLOPs, MB), live only and in every state: devices that prune dead work and ones that run it
 # all.
-_TOTALS = [_summed(KINDS, states, q) for states in (("live",), STATES) for q in QUANTITIES]
+TOTALS = [summed(KINDS, states, q) for states in (("live",), STATES) for q in QUANTITIES]
 # "kernels": the operators a graph compiler runs (live and idle: it drops work that reaches the output only through
 # a multiplication by zero, not work on zeros), one regressor per kind with convolutions of every kernel size as
 # one, and the joins of branches. Elementwise operators are left out: besides joins they are the ×0 of pruned
 # branches. A launch-bound device (a GPU running a TensorRT engine at batch 1) pays about as much per operator
 # whatever its size, and 20 networks cannot pin down more per-kind costs.
 _RUN = ("live", "idle")
-_KERNELS = ([_summed(("conv1x1", "convkxk", "dwconv"), _RUN, "count")]
-            + [_summed((k,), _RUN, "count") for k in ("matmul", "norm", "act", "pool", "softmax")]
-            + [[FEATURE_NAMES.index("join.count")]])
+KERNEL_COUNTS = ([summed(("conv1x1", "convkxk", "dwconv"), _RUN, "count")]
+                 + [summed((k,), _RUN, "count") for k in ("matmul", "norm", "act", "pool", "softmax")]
+                 + [[FEATURE_NAMES.index("join.count")]])
 # In "work" also the operators per kind, those run (as in "kernels") and all of them: a device whose latency is a
 # sum of per-operator costs, whether or not it skips dead work.
-_COUNTS = _KERNELS + [_summed((k,), STATES, "count") for k in KINDS]
+_COUNTS = KERNEL_COUNTS + [summed((k,), STATES, "count") for k in KINDS]
 FAMILIES = ("kernels", "work")
 
 
@@ -160,7 +160,7 @@ def _base_columns(bases: Sequence[LayerwisePredictor], X: np.ndarray, families: 
     when only "kernels" is fitted, which needs neither)."""
     if all(f == "kernels" for f in families):
         return None
-    return np.hstack([b.predict(X)[:, None] for b in bases] + [_sums(X, _TOTALS)])
+    return np.hstack([b.predict(X)[:, None] for b in bases] + [sums(X, TOTALS)])
 
 
 def _regressors(columns: np.ndarray | None, X: np.ndarray, family: str) -> np.ndarray:
@@ -168,8 +168,8 @@ def _regressors(columns: np.ndarray | None, X: np.ndarray, family: str) -> np.nd
     some base or unlike every one (compute- or memory-bound ones, ones that run dead work); "kernels": the
     operators run, per kind."""
     if family == "kernels":
-        return _sums(X, _KERNELS)
-    return np.c_[columns, _sums(X, _COUNTS)]
+        return sums(X, KERNEL_COUNTS)
+    return np.c_[columns, sums(X, _COUNTS)]
 
 
 def fit_additive(X: np.ndarray, y: np.ndarray, relative: bool = True) -> np.ndarray:
@@ -226,7 +226,7 @@ def _fit(X: np.ndarray, y: np.ndarray, seed: int, epochs: int, hidden: int, weig
     """additive, mean, std, low, high and mlp of a LayerwisePredictor; without hidden units the correction is
     left at zero."""
     additive = fit_additive(X, y)
-    base = np.maximum(additive[0] + X @ additive[1:], _FLOOR_MS)
+    base = np.maximum(additive[0] + X @ additive[1:], FLOOR_MS)
     L = _log_inputs(X)
     mean, std = L.mean(0), _scale(L)
     U = (L - mean) / std
@@ -305,7 +305,7 @@ def _loo(B: np.ndarray, y: np.ndarray, family: str, n_bases: int, ridge: float |
         rest_B, rest_y = np.delete(B, i, 0), np.delete(y, i)
         chosen = _best_ridge(rest_B, rest_y, family, n_bases) if ridge is None else ridge
         held_out.append(_ridge(rest_B, rest_y, chosen, family, n_bases) @ np.r_[1.0, B[i]])
-    return np.minimum((np.log(np.maximum(held_out, _FLOOR_MS)) - np.log(y)) ** 2, LOO_CAP)
+    return np.minimum((np.log(np.maximum(held_out, FLOOR_MS)) - np.log(y)) ** 2, LOO_CAP)
 
 
 def _best_ridge(B: np.ndarray, y: np.ndarray, family: str, n_bases: int) -> float:
@@ -348,30 +348,45 @@ def _check(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return X, y
 
 
-def save(predictor: Predictor, folder: Path = PARAMS_DIR) -> Path:
-    """Write `<device>.json`: format, versions, the fit record and the parameters (never pickle)."""
+def document(predictor) -> dict:
+    """The saved form of a predictor: format, versions, the fit record and the parameters (never pickle)."""
+    return {"format": FORMAT, "format_version": FORMAT_VERSION, "features_version": FEATURES_VERSION,
+            "feature_names": list(FEATURE_NAMES), "device": predictor.device, "kind": predictor.kind,
+            "fit": predictor.fit, "params": predictor.to_dict()}
+
+
+def save(predictor, folder: Path = PARAMS_DIR) -> Path:
+    """Write `<folder>/<device>.json`."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{predictor.device}.json"
-    doc = {"format": FORMAT, "format_version": FORMAT_VERSION, "features_version": FEATURES_VERSION,
-           "feature_names": list(FEATURE_NAMES), "device": predictor.device, "kind": predictor.kind,
-           "fit": predictor.fit, "params": predictor.to_dict()}
-    path.write_text(json.dumps(doc, separators=(",", ":")) + "\n")
+    path.write_text(json.dumps(document(predictor), separators=(",", ":")) + "\n")
     return path
 
 
-def load(device: str, folder: Path = PARAMS_DIR) -> Predictor:
-    """The saved predictor of a device; errors name the file and what is wrong with it."""
+def from_document(doc: dict, source: str):
+    """The predictor a document (`document`) describes; errors name its `source` and what is wrong with it."""
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT or doc.get("format_version") != FORMAT_VERSION:
+        raise ZsdistError(f"{source} is not a {FORMAT} v{FORMAT_VERSION} file")
+    if doc.get("features_version") != FEATURES_VERSION or doc.get("feature_names") != list(FEATURE_NAMES):
+        raise ZsdistError(f"{source} was fitted on features v{doc.get('features_version')}, this code extracts "
+                          f"v{FEATURES_VERSION}; refit it")
+    if doc.get("kind") not in PREDICTOR_KINDS:
+        raise ZsdistError(f"{source} holds an unknown kind of predictor '{doc.get('kind')}' (known: "
+                          f"{', '.join(PREDICTOR_KINDS)})")
+    return PREDICTOR_KINDS[doc["kind"]].from_dict(doc["device"], doc["params"], doc["fit"])
+
+
+def load(device: str, folder: Path = PARAMS_DIR):
+    """The saved predictor of a device in `folder`."""
     path = folder / f"{device}.json"
     if not path.is_file():
         known = ", ".join(sorted(p.stem for p in folder.glob("*.json"))) if folder.is_dir() else ""
         raise ZsdistError(f"no latency predictor for device '{device}' in {folder} (known: {known or 'none'})")
-    doc = json.loads(path.read_text())
-    if doc.get("format") != FORMAT or doc.get("format_version") != FORMAT_VERSION:
-        raise ZsdistError(f"{path} is not a {FORMAT} v{FORMAT_VERSION} file")
-    if doc.get("features_version") != FEATURES_VERSION or doc.get("feature_names") != list(FEATURE_NAMES):
-        raise ZsdistError(f"{path} was fitted on features v{doc.get('features_version')}, this code extracts "
-                          f"v{FEATURES_VERSION}; refit it (python -m hw_models.calibrate)")
-    return _KINDS[doc["kind"]].from_dict(device, doc["params"], doc["fit"], folder)
+    try:
+        doc = json.loads(path.read_text())
+    except ValueError:
+        raise ZsdistError(f"{path} is not a {FORMAT} v{FORMAT_VERSION} file (not JSON)") from None
+    return from_document(doc, str(path))
 
 
 def saved_devices(folder: Path = PARAMS_DIR) -> list[str]:

@@ -125,6 +125,29 @@ HELP_DEVICES = ("help_1080ti_1", "help_1080ti_32", "help_1080ti_256", "help_2080
                 "help_samsung_a50", "help_samsung_s7")
 
 
+# HELP's raspi4, pixel3, fpga and eyeriss columns equal HW-NAS-Bench's CIFAR-10 tables: one device, two names.
+HELP_COPIES = {"help_raspi4": "raspi4", "help_pixel3": "pixel3", "help_fpga": "fpga", "help_eyeriss": "eyeriss"}
+# Families of the 29 distinct devices: holding out a whole family keeps close siblings (one GPU at three batch
+# sizes, or a phone like the held-out one) out of meta-training. edgegpu is a GPU (Jetson TX2), raspi4 a CPU (ARM).
+FAMILIES = {
+    "gpu": ("edgegpu",) + tuple(d for d in HELP_DEVICES if d.startswith(("help_1080ti", "help_2080ti", "help_titan"))),
+    "cpu": ("raspi4", "help_gold_6226", "help_gold_6240", "help_silver_4114", "help_silver_4210r"),
+    "phone": ("pixel3", "help_essential_ph_1", "help_pixel2", "help_samsung_a50", "help_samsung_s7"),
+    "accelerator": ("edgetpu", "eyeriss", "fpga"),
+}
+
+
+def distinct_devices() -> tuple[str, ...]:
+    """The 33 NB201 CIFAR-10 tables as 29 devices: HELP's copies of HW-NAS-Bench tables count once."""
+    return HWNB_DEVICES + tuple(d for d in HELP_DEVICES if d not in HELP_COPIES)
+
+
+def table_batch_size(device: str) -> int:
+    """The batch size a table was measured at: HELP's GPU columns end in it, every other table is batch 1."""
+    tail = device.rsplit("_", 1)[-1]
+    return int(tail) if device in FAMILIES["gpu"] and tail.isdigit() else 1
+
+
 def table_for(device: str, dataset: str) -> Table | None:
     """The table of a device for a dataset, or None where the source did not measure that dataset."""
     if device in HWNB_DEVICES:

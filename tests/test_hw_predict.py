@@ -1,4 +1,5 @@
-"""Latency predictors: a small fit beats the one-hot baseline, few-shot from 20 cells, JSON round trip."""
+"""Latency predictors: a small fit beats the one-hot baseline, the earlier few-shot fit from 20 cells (the bench's
+baseline), JSON round trip, and the range beyond which a predictor extrapolates."""
 from __future__ import annotations
 
 import json
@@ -7,7 +8,8 @@ import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
-from hw_models.features import space_features
+from hw_models.features import arch_features, space_features
+from hw_models.meta import adapt, load_prior
 from hw_models.predict import FAMILIES, RIDGES, _base_columns, _loo, _regressors, fit_additive, fit_fewshot, \
     fit_layerwise, load, save
 from hw_models.tables import hwnb_tables
@@ -87,7 +89,7 @@ def test_saved_predictors_load_to_the_same_numbers(cells, tmp_path):
     ids, F = cells
     base = fit_layerwise("raspi4", F[:60], _table("raspi4", ids[:60]), epochs=50, correction=CORRECTION,
                          fit={"table": "hw_cifar10"})
-    few = fit_fewshot("mycpu", F[60:80], _table("pixel3", ids[60:80]), [base])
+    few = adapt("mycpu", load_prior(), F[60:80], _table("pixel3", ids[60:80]))
     save(base, tmp_path), save(few, tmp_path)
     for original in (base, few):
         loaded = load(original.device, tmp_path)
@@ -144,3 +146,12 @@ def test_costs_are_non_negative_and_the_correction_stays_in_its_fitted_range(cel
         return predictor.predict(X) / (predictor.additive[0] + X @ predictor.additive[1:])
 
     assert np.allclose(correction(far), correction(far * 10), rtol=1e-12)
+
+
+def test_a_network_beyond_the_fitted_cells_is_named_out_of_range(cells):
+    """The shipped edgegpu predictor was fitted on NB201 cells: another NB201 cell is within its range, a NATS-SSS
+    network of 64 channels throughout (four times NB201's first stage) is not."""
+    predictor = load("edgegpu")
+    assert predictor.out_of_range(cells[1][0]) == []
+    out = predictor.out_of_range(arch_features("nats_sss", 32767, "cifar10"))
+    assert "convkxk.live.mflops" in out

@@ -228,25 +228,36 @@ def data_fetch(
 @app.command()
 def fewshot(
     name: str = typer.Argument(..., help="Name of the new device, as workflows will write it in `latency`."),
-    run: str = typer.Option(..., help="Run whose latency rows to fit on (e.g. a run that measured 20 networks)."),
-    device: str = typer.Option("cpu", help="Device of those rows (cpu, cuda, or any device the run names)."),
-    results: str = typer.Option("results", help="Results folder or URI."),
-    family: Optional[str] = typer.Option(None, help="Fit only this family (kernels, work); default: the "
-                                                    "families leave-one-out cannot tell from the best."),
-    out: Optional[str] = typer.Option(None, help="Folder for <name>.json (default: hw_models/params, where "
-                                                 "workflows find devices)."),
+    from_file: Optional[str] = typer.Option(
+        None, "--from", help="CSV or Parquet of measurements, one row per measured network: space, arch (string or "
+                             "id), latency_ms; optional dataset (default: the space's first) and batch_size (default "
+                             "1, one per file). Errors number rows from 1 after the header."),
+    run: Optional[str] = typer.Option(None, help="Instead of --from: a run whose latency rows to fit on."),
+    device: str = typer.Option("cpu", help="With --run: the device of those rows (cpu, cuda, or any it names)."),
+    results: str = typer.Option("results", help="With --run: the results folder or URI."),
+    out: Optional[str] = typer.Option(None, help="Folder for NAME.json (default: the user folder where workflows "
+                                                 "find devices, $ZSDIST_HOME/devices or the platform's data folder)."),
 ) -> None:
-    """Fit a new latency device from a few measured networks (at most ~20 are needed) and save its predictor."""
+    """Fit a new latency device from a few measured networks (5 or more; 20 rank the rest well) under a prior
+    meta-learned from 29 devices' tables, and save it where workflows find it."""
     from pathlib import Path
 
-    from hw_models.adapt import adapt
-    from hw_models.predict import PARAMS_DIR
+    from hw_models.fitted import check_name, folder
+    from zsdist.fewshot import fit_device, read_measurements, run_measurements
 
-    done = adapt(name, results, run, device, family, Path(out) if out else PARAMS_DIR)
-    members = ", ".join(f"{m['family']} (leave-one-out log RMSE {m['loo_rmse_log_capped']:.3f})"
-                        for m in done.predictor.fit["members"])
-    typer.echo(f"device {name}: fitted on {done.networks} networks of run {run} ({device}) with {members} → "
-               f"{done.path}\nname it in a workflow: latency = [\"{name}\"]")
+    if (from_file is None) == (run is None):
+        raise ZsdistError("give the measurements either as --from FILE or as --run RUN (with --device)")
+    check_name(name)
+    if from_file is not None:
+        measurements, source = read_measurements(from_file), {"file": str(Path(from_file).resolve())}
+    else:
+        measurements, source = run_measurements(results, run, device), {"run_id": run, "device": device,
+                                                                        "results": results}
+    done = fit_device(name, measurements, source, Path(out) if out else None)
+    where = "" if done.path.parent == folder() else f" (workflows look in {folder()})"
+    typer.echo(f"device {name}: fitted on {done.networks} networks at batch {done.batch_size}; each predicted by a "
+               f"fit on the others: Spearman {done.loo_spearman:.3f}, {100 * done.loo_within10:.0f} % within ±10 % "
+               f"→ {done.path}{where}\nname it in a workflow: latency = [\"{name}\"]")
 
 
 @app.command()

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 
 import ray
 
-from zsdist.errors import RunIncomplete
+from zsdist.errors import RunIncomplete, ZsdistError
 from zsdist.lease import TTL_S, Leases
 from zsdist.plan import Shard, plan
 from zsdist.preflight import RESOURCE_WAIT_S, check_inputs, check_resources
@@ -47,14 +47,15 @@ class ShardDone:
     warnings: tuple[str, ...]  # distinct warnings the shard raised, printed once per launch by the driver
 
 
-def _run_shard(shard: Shard, output: str, version: str) -> ShardDone:
-    """Compute and write one shard; a retry after a crash rewrites the same file, so no row is written twice."""
+def _run_shard(shard: Shard, output: str, version: str, devices: dict[str, dict]) -> ShardDone:
+    """Compute and write one shard; a retry after a crash rewrites the same file, so no row is written twice.
+    `devices`: the documents of the fitted devices the run names (`_fitted_devices`)."""
     import torch
 
     torch.set_num_threads(max(1, int(shard.job.num_cpus)))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        rows = compute_shard(shard, version) if shard.table == "scores" else compute_latency_shard(shard)
+        rows = compute_shard(shard, version) if shard.table == "scores" else compute_latency_shard(shard, devices)
     Store(output).write(shard.table, rows, shard.key, run_id=shard.run_id, space=shard.job.space)
     return ShardDone(len(rows), sum(r["status"] != "ok" for r in rows),
                      ray.get_runtime_context().get_node_id(), tuple(sorted({str(w.message) for w in caught})))
@@ -98,6 +99,37 @@ def resources(shard: Shard) -> dict[str, float]:
     return {"num_cpus": whole_node, "num_gpus": 1 if "cuda" in measured else 0}
 
 
+def _fitted_devices(store: Store, workflow: Workflow) -> dict[str, dict]:
+    """The documents of the fitted devices (`zsdist fewshot`) the workflow names, for its workers, which may not
+    see the user's folder. A device refitted after the run recorded it (`_record_devices`) would mix two fits in
+    one run's rows: refused, before anything is written."""
+    from hw_models import DEVICES
+
+    documents = {}
+    for name in sorted({d for job in workflow.jobs for d in job.latency}):
+        document = DEVICES.get(name).document
+        if document is None:
+            continue
+        recorded = store.read_text(_device_file(workflow.run_id, name))
+        if recorded is not None and json.loads(recorded) != document:
+            raise ZsdistError(f"device '{name}' was refitted after run {workflow.run_id} used it ({store.uri}/"
+                              f"{_device_file(workflow.run_id, name)}); fit it under a new name or give the run "
+                              f"another name")
+        documents[name] = document
+    return documents
+
+
+def _device_file(run_id: str, name: str) -> str:
+    return f"devices/{run_id}/{name}.json"
+
+
+def _record_devices(store: Store, run_id: str, documents: dict[str, dict]) -> None:
+    """Each fitted device the run uses, with the networks it was fitted on, beside the run's results."""
+    for name, document in documents.items():
+        if store.read_text(_device_file(run_id, name)) is None:
+            store.write_text(_device_file(run_id, name), json.dumps(document, sort_keys=True, separators=(",", ":")))
+
+
 def _pending(store: Store, shards: list[Shard]) -> list[Shard]:
     """Shards without a complete file; a broken file (unreadable, or short of rows) is moved aside, reported in
     one line, and its shard computed again."""
@@ -127,6 +159,7 @@ class _Dispatch:
     limit: int
     version: str
     progress: Progress | None
+    devices: ray.ObjectRef  # the fitted devices' documents (`_fitted_devices`), for every latency shard
     done: int = 0
     archs: int = 0
     evaluations: int = 0
@@ -174,7 +207,7 @@ class _Dispatch:
             self.leases.release(name)
             self._skip()
         else:
-            ref = run_shard_task.options(**resources(shard)).remote(shard, self.store.uri, self.version)
+            ref = run_shard_task.options(**resources(shard)).remote(shard, self.store.uri, self.version, self.devices)
             in_flight[ref] = shard
 
     def _announce(self, held: list[Shard]) -> None:
@@ -245,7 +278,9 @@ def launch(workflow: Workflow, output: str | None = None, address: str | None = 
     summary = dict(run_id=workflow.run_id, output=store.uri, shards_total=len(shards))
     if todo:
         check_inputs(workflow)  # before anything is written: a user mistake leaves the folder as it was
+    devices = _fitted_devices(store, workflow)
     store.check_writable()
+    _record_devices(store, workflow.run_id, devices)
     _record_run(store, workflow, finished=not todo)
     if not todo:
         _ensure_truth(store, workflow)
@@ -259,7 +294,8 @@ def launch(workflow: Workflow, output: str | None = None, address: str | None = 
         check_resources(((s, resources(s)) for s in todo), wait_s=RESOURCE_WAIT_S if address else 0.0)
         limit = max_in_flight or max(2, 2 * int(ray.cluster_resources().get("CPU", 1)))
         progress = Progress(len(todo), sum(s.counted_archs for s in todo)) if show_progress else None
-        work = _Dispatch(store, Leases(store, workflow.run_id, lease_s), limit, code_version(), progress)
+        work = _Dispatch(store, Leases(store, workflow.run_id, lease_s), limit, code_version(), progress,
+                         ray.put(devices))
         try:
             work.run(todo)
         finally:

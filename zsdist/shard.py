@@ -49,9 +49,13 @@ def row_options(proxy: Proxy, split: int = 1) -> str:
     return json.dumps({**proxy.options, **({"oom_split": split} if split > 1 else {})}, sort_keys=True)
 
 
-def compute_latency_shard(shard: Shard) -> list[dict]:
-    """Latency rows of every arch × dataset of the shard on each of the job's devices."""
+def compute_latency_shard(shard: Shard, devices: dict[str, dict] | None = None) -> list[dict]:
+    """Latency rows of every arch × dataset of the shard on each of the job's devices; `devices` holds the
+    documents of fitted devices it names (the run hands them over: a worker may not see the user's folder)."""
     from hw_models import latency_rows
+    from hw_models.fitted import use_all
+
+    use_all(devices or {})
 
     job = shard.job
     space = create_space(job.space)

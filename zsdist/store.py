@@ -8,7 +8,7 @@ import os
 import uuid
 from datetime import datetime, timezone
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import pyarrow as pa
 import pyarrow.fs as pafs
@@ -180,13 +180,27 @@ class Store:
         data = data.cast(SCHEMAS[table])
         if metadata:
             data = data.replace_schema_metadata(dict(metadata))
+        return self._atomic(self.path(table, key, **partition),
+                            lambda out: pq.write_table(data, out, row_group_size=row_group_size))
+
+    def write_text(self, relative: str, text: str) -> str:
+        """A small text file under the root beside the tables (e.g. devices/<run_id>/<name>.json), atomically."""
+        return self._atomic(f"{self.filesystem[1]}/{relative}", lambda out: out.write(text.encode()))
+
+    def read_text(self, relative: str) -> str | None:
+        fs, root = self.filesystem
+        if not self.exists(f"{root}/{relative}"):
+            return None
+        with fs.open_input_stream(f"{root}/{relative}") as f:
+            return f.read().decode()
+
+    def _atomic(self, final: str, write: Callable[[pa.NativeFile], object]) -> str:
         fs, _ = self.filesystem
-        final = self.path(table, key, **partition)
         folder = final.rsplit("/", 1)[0]
         fs.create_dir(folder, recursive=True)
         tmp = f"{folder}/_tmp-{uuid.uuid4().hex}.partial"
         with fs.open_output_stream(tmp) as out:
-            pq.write_table(data, out, row_group_size=row_group_size)
+            write(out)
         fs.move(tmp, final)
         return final
 

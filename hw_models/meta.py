@@ -1,0 +1,255 @@
+"""Few-shot latency for a device no table has: a prior over devices, meta-learned from the device tables.
+
+The model, per device, in log space: log latency = b + w · z(x) + noise, where z(x) are the network's standardised
+inputs (INPUT_NAMES: the log of every operator feature, and the log and plain value of a few sums of them, such as
+the kernels a runtime launches or the FLOPs that reach the output). Meta-training fits w on the whole table of
+each known device; those weights, and those of a few idealised devices (latency proportional to one kind of work:
+kernels launched, FLOPs, bytes, operators on the critical path), give the prior over a new device's w: their mean,
+and their covariance (rank at most the number of devices) widened by isotropic terms, one for the operator
+features and one for the sums, so that a device unlike every table can still be fitted. Adapting to a new device
+is Bayesian linear regression on its few measured networks, the intercept left free, averaged over a grid of the
+prior's scale, the two widths and the noise, each point weighted by the evidence (marginal likelihood) of the
+device's own measurements: a device close to the tables keeps a tight prior, one unlike them widens it, with no
+held-out networks to spare.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from dataclasses import dataclass, field, replace
+from itertools import product
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from hw_models.features import FEATURE_NAMES, FEATURES_VERSION, KINDS, QUANTITIES
+from hw_models.predict import FLOOR_MS, KERNEL_COUNTS, PARAMS_DIR, PREDICTOR_KINDS, TOTALS, beyond, sums
+
+PRIOR_FORMAT = "zsdist-device-prior"
+PRIOR_VERSION = 1
+PRIOR_FILE = PARAMS_DIR / "meta" / "prior.json"
+
+# Sums of features that idealised devices pay for: the kernels a graph runtime launches (operators run, live or
+# idle, and branch joins: hw_models.predict's KERNEL_COUNTS), work live and in every state, and work along the
+# critical path.
+SUMS = {"kernels": [i for group in KERNEL_COUNTS for i in group]}
+SUMS.update(zip(("live.count", "live.mflops", "live.mbytes", "all.count", "all.mflops", "all.mbytes"), TOTALS))
+SUMS.update({f"critical.{q}": [FEATURE_NAMES.index(f"critical.{k}.{q}") for k in KINDS] for q in QUANTITIES})
+# Inputs: log1p of every feature ("feature" block), then log1p and the plain value of each sum, and the plain kernel
+# counts per kind ("sum" block). The plain values put a device whose latency adds up over kernels (log of a sum) in
+# first-order reach of a model linear in log space.
+KERNEL_KINDS = ("conv", "matmul", "norm", "act", "pool", "softmax", "join")
+INPUT_NAMES = (tuple(FEATURE_NAMES) + tuple(f"log.{name}" for name in SUMS) + tuple(f"sum.{name}" for name in SUMS)
+               + tuple(f"kernels.{kind}" for kind in KERNEL_KINDS))
+N_FEATURES = len(FEATURE_NAMES)
+# Idealised devices of the prior: latency proportional to one sum.
+IDEAL = ("kernels", "live.mflops", "all.mflops", "live.mbytes", "all.mbytes", "critical.count", "live.count")
+
+# Hyperparameters weighed per device by evidence: scale of the devices' covariance, isotropic prior variance of the
+# feature-block and sum-block weights, and the noise variance of log latency.
+GRID = tuple(product((0.3, 1.0, 3.0), (1e-6, 1e-4, 1e-3), (1e-6, 1e-3, 1e-2, 1e-1), (1e-4, 1e-3, 1e-2, 3e-2, 1e-1)))
+WEIGHT_RIDGE = 1e-4  # meta-training fits: tables of 15,625 networks need barely any shrinkage
+MIN_NETWORKS = 3
+
+
+def raw_inputs(X: np.ndarray) -> np.ndarray:
+    """The INPUT_NAMES of each network (rows), before standardisation."""
+    X = np.maximum(np.atleast_2d(X), 0.0)
+    S = sums(X, list(SUMS.values()))
+    return np.c_[np.log1p(X), np.log1p(S), S, sums(X, KERNEL_COUNTS)]
+
+
+def standardisation(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Centre and spread of `raw_inputs` over reference networks; spread 1 where an input does not vary there
+    (e.g. matmuls in NB201 cells), so that other spaces can still move it."""
+    R = raw_inputs(X)
+    std = R.std(0)
+    return R.mean(0), np.where(std > 1e-9 * (1.0 + np.abs(R).mean(0)), std, 1.0)
+
+
+def device_weights(Z: np.ndarray, y: np.ndarray, ridge: float = WEIGHT_RIDGE) -> np.ndarray:
+    """w of one device from its table (rows of standardised inputs Z, latencies y), intercept profiled out."""
+    ok = np.isfinite(y) & (y > 0)
+    Zc = Z[ok] - Z[ok].mean(0)
+    t = np.log(y[ok])
+    return np.linalg.solve(Zc.T @ Zc + ridge * ok.sum() * np.eye(Z.shape[1]), Zc.T @ (t - t.mean()))
+
+
+def ideal_weights(Z: np.ndarray, X: np.ndarray) -> np.ndarray:
+    """w of the idealised devices (one row per IDEAL sum) over the reference networks X (standardised: Z)."""
+    S = sums(np.maximum(X, 0.0), [SUMS[name] for name in IDEAL])
+    return np.stack([device_weights(Z, S[:, i]) for i in range(len(IDEAL))])
+
+
+@dataclass(frozen=True)
+class DevicePrior:
+    """The meta-learned prior: input standardisation, the range of features it was trained over, and the weights
+    of the devices it was trained on."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+    low: np.ndarray  # raw features: range over the reference networks
+    high: np.ndarray
+    devices: tuple[str, ...]
+    weights: np.ndarray  # one row per device
+    fit: dict = field(default_factory=dict)
+
+    def inputs(self, X: np.ndarray) -> np.ndarray:
+        return (raw_inputs(X) - self.mean) / self.scale
+
+    def without(self, names: Sequence[str]) -> "DevicePrior":
+        """The prior as if trained without these devices (leave-one-out evaluation)."""
+        keep = [i for i, d in enumerate(self.devices) if d not in set(names)]
+        return replace(self, devices=tuple(self.devices[i] for i in keep), weights=self.weights[keep],
+                       fit={**self.fit, "left_out": sorted(names)})
+
+    def moments(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.weights.mean(0), np.cov(self.weights.T)
+
+    def to_dict(self) -> dict:
+        return {"format": PRIOR_FORMAT, "version": PRIOR_VERSION, "features_version": FEATURES_VERSION,
+                "inputs": list(INPUT_NAMES), "mean": self.mean.tolist(), "scale": self.scale.tolist(),
+                "low": self.low.tolist(), "high": self.high.tolist(), "devices": list(self.devices),
+                "weights": self.weights.tolist(), "fit": self.fit}
+
+
+def save_prior(prior: DevicePrior, path: Path = PRIOR_FILE) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(prior.to_dict(), separators=(",", ":")) + "\n")
+    return path
+
+
+@functools.lru_cache(maxsize=None)
+def load_prior(path: Path = PRIOR_FILE) -> DevicePrior:
+    """The saved prior; its fit record gains the file's digest, which each device adapted under it records."""
+    text = path.read_text()
+    d = json.loads(text)
+    if d.get("format") != PRIOR_FORMAT or d.get("version") != PRIOR_VERSION or d.get("inputs") != list(INPUT_NAMES) \
+            or d.get("features_version") != FEATURES_VERSION:
+        raise ValueError(f"{path} is not a {PRIOR_FORMAT} v{PRIOR_VERSION} file for features v{FEATURES_VERSION}; "
+                         f"refit it (python -m hw_models.calibrate)")
+    fit = {**d["fit"], "sha256_16": hashlib.sha256(text.encode()).hexdigest()[:16]}
+    return DevicePrior(*(np.array(d[k]) for k in ("mean", "scale", "low", "high")), tuple(d["devices"]),
+                       np.array(d["weights"]), fit)
+
+
+def _rounded(values: np.ndarray) -> np.ndarray:
+    """8 significant digits: the prior's JSON stays small, and a prior built in memory (the bench's) holds the
+    numbers its saved form loads."""
+    return np.array([float(f"{v:.8g}") for v in np.ravel(values)]).reshape(np.shape(values))
+
+
+def build_prior(X: np.ndarray, tables: Sequence[tuple[str, np.ndarray]], fit: dict) -> DevicePrior:
+    """Meta-train on the features X of reference networks and (device, latencies of those networks, NaN where
+    not measured) tables: standardise on X, fit each table, and the idealised devices."""
+    mean, scale = (_rounded(v) for v in standardisation(X))
+    Z = (raw_inputs(X) - mean) / scale
+    weights = np.vstack([device_weights(Z, y) for _, y in tables] + [ideal_weights(Z, X)])
+    names = tuple(name for name, _ in tables) + tuple(f"ideal:{name}" for name in IDEAL)
+    return DevicePrior(mean, scale, X.min(0), X.max(0), names, _rounded(weights), fit)
+
+
+def _centring(n: int) -> np.ndarray:
+    """n × (n−1) orthonormal basis of the vectors summing to zero: projects out the free intercept."""
+    q, _ = np.linalg.qr(np.eye(n)[:, :-1] - 1.0 / n)
+    return q
+
+
+@dataclass(frozen=True)
+class Adaptation:
+    """A new device's weights given its measurements: the posterior mean, averaged over GRID."""
+
+    intercept: float
+    weights: np.ndarray
+    hyper: tuple[float, float, float, float]  # the most probable grid point
+    share: float  # its posterior probability
+
+
+def adapt_weights(prior: DevicePrior, Z: np.ndarray, y: np.ndarray) -> Adaptation:
+    """Bayesian linear regression of log y on Z under the prior, for each hyperparameter point of GRID, averaged
+    with weights proportional to each point's evidence (Bayesian model averaging, flat over the grid): steadier
+    than the single most probable point when 20 networks barely tell neighbouring points apart."""
+    t = np.log(y)
+    mu, C = prior.moments()
+    Q = _centring(len(t))
+    G, r = Q.T @ Z, Q.T @ (t - Z @ mu)  # centred measurements: the free intercept drops out
+    CGt = C @ G.T
+    GCG = G @ CGt
+    feature = np.arange(Z.shape[1]) < N_FEATURES
+    GFG, GSG = G[:, feature] @ G[:, feature].T, G[:, ~feature] @ G[:, ~feature].T
+    evidence, weights = [], []
+    for scale, feature_var, sum_var, noise in GRID:
+        K = scale * GCG + feature_var * GFG + sum_var * GSG + noise * np.eye(len(r))
+        L = np.linalg.cholesky(K)
+        alpha = np.linalg.solve(L, r)
+        evidence.append(-np.sum(np.log(np.diag(L))) - 0.5 * alpha @ alpha)
+        SGt = scale * CGt + np.where(feature, feature_var, sum_var)[:, None] * G.T
+        weights.append(mu + SGt @ np.linalg.solve(K, r))
+    evidence = np.array(evidence)
+    share = np.exp(evidence - evidence.max())
+    share /= share.sum()
+    w = share @ np.array(weights)
+    best = int(np.argmax(share))
+    return Adaptation(float(np.mean(t - Z @ w)), w, GRID[best], float(share[best]))
+
+
+@dataclass(frozen=True)
+class MetaPredictor:
+    """A device fitted from a few measured networks under the device prior (`adapt`)."""
+
+    device: str
+    mean: np.ndarray  # input standardisation, copied from the prior so that the file stands alone
+    scale: np.ndarray
+    intercept: float
+    weights: np.ndarray
+    low: np.ndarray  # raw features: range over the prior's reference networks and the measured ones
+    high: np.ndarray
+    fit: dict = field(default_factory=dict)  # the measurements, the prior and the chosen hyperparameters
+    kind = "meta"
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        Z = (raw_inputs(X) - self.mean) / self.scale
+        return np.maximum(np.exp(self.intercept + Z @ self.weights), FLOOR_MS)
+
+    def out_of_range(self, x: np.ndarray) -> list[str]:
+        return beyond(x, self.low, self.high)
+
+    def to_dict(self) -> dict:
+        return {"mean": self.mean.tolist(), "scale": self.scale.tolist(), "intercept": self.intercept,
+                "weights": self.weights.tolist(), "low": self.low.tolist(), "high": self.high.tolist()}
+
+    @classmethod
+    def from_dict(cls, device: str, d: dict, fit: dict) -> "MetaPredictor":
+        return cls(device, np.array(d["mean"]), np.array(d["scale"]), float(d["intercept"]), np.array(d["weights"]),
+                   np.array(d["low"]), np.array(d["high"]), fit)
+
+
+PREDICTOR_KINDS["meta"] = MetaPredictor
+
+
+def adapt(device: str, prior: DevicePrior, X: np.ndarray, y: np.ndarray, fit: dict | None = None) -> MetaPredictor:
+    """A new device from the features X and latencies y (ms) of its measured networks."""
+    X, y = np.asarray(X, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if X.ndim != 2 or X.shape[1] != N_FEATURES or len(X) != len(y) or len(y) < MIN_NETWORKS:
+        raise ValueError(f"adapt needs an n×{N_FEATURES} feature matrix and n ≥ {MIN_NETWORKS} latencies, got "
+                         f"{X.shape} and {y.shape}")
+    if not np.all(np.isfinite(y) & (y > 0)):
+        raise ValueError("adapt needs finite, positive latencies")
+    a = adapt_weights(prior, prior.inputs(X), y)
+    record = {"n": len(y), "prior": {"devices": len(prior.devices), **prior.fit},
+              "most_probable": {**dict(zip(("prior_scale", "feature_var", "sum_var", "noise_var"), a.hyper)),
+                                "share": a.share}, **(fit or {})}
+    low, high = np.minimum(prior.low, X.min(0)), np.maximum(prior.high, X.max(0))
+    return MetaPredictor(device, prior.mean, prior.scale, a.intercept, a.weights, low, high, record)
+
+
+def loo_predictions(prior: DevicePrior, X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Each measured network predicted by the device adapted to the others: what to expect of the unmeasured."""
+    Z = prior.inputs(X)
+    out = np.empty(len(y))
+    for i in range(len(y)):
+        a = adapt_weights(prior, np.delete(Z, i, 0), np.delete(y, i))
+        out[i] = np.exp(a.intercept + Z[i] @ a.weights)
+    return out

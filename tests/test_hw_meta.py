@@ -1,0 +1,74 @@
+"""The device prior (hw_models.meta): held out of it, a device is ranked from 20 cells better than by least squares
+on op counts; the Bayesian update recovers a device the prior knows and weighs noise by evidence; the shipped
+prior covers every table; saved forms load to the same numbers."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.stats import spearmanr
+
+from hw_models.features import space_features
+from hw_models.meta import GRID, IDEAL, INPUT_NAMES, adapt, adapt_weights, build_prior, load_prior, save_prior
+from hw_models.tables import FAMILIES, distinct_devices, table_for
+from zsdist.bench.latency import op_counts
+from zsdist.spaces import create_space
+
+SHOT, POOL = 20, 320
+
+
+@pytest.fixture(scope="module")
+def cells():
+    ids = np.array(create_space("nb201").sample(POOL, 5))
+    ids = np.random.default_rng(5).permutation(ids)
+    return ids, space_features("nb201", ids.tolist(), "cifar10")
+
+
+def test_a_phone_held_out_with_its_family_ranks_better_than_op_count_least_squares(cells):
+    """pixel3, with every phone left out of the prior: 3 draws of 20 cells, each tested on the other 300."""
+    ids, F = cells
+    prior = load_prior().without(FAMILIES["phone"])
+    y = table_for("pixel3", "cifar10").latency_ms[ids]
+    H = op_counts(ids)
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        order = rng.permutation(len(ids))
+        shot, test = order[:SHOT], order[SHOT:]
+        ours = spearmanr(adapt("pixel3", prior, F[shot], y[shot]).predict(F[test]), y[test])[0]
+        lsq = spearmanr(H[test] @ np.linalg.lstsq(H[shot], y[shot], rcond=None)[0], y[test])[0]
+        assert ours > lsq and ours > 0.9, (ours, lsq)
+
+
+def test_a_device_the_prior_knows_is_recovered_from_few_cells(cells):
+    """Latency exactly log-linear in the inputs with the weights of a prior device: 20 cells pin it down."""
+    ids, F = cells
+    prior = load_prior()
+    y = np.exp(0.7 + prior.inputs(F) @ prior.weights[list(prior.devices).index("help_gold_6226")])
+    predicted = adapt("gold", prior, F[:SHOT], y[:SHOT]).predict(F[SHOT:])
+    assert spearmanr(predicted, y[SHOT:])[0] > 0.99 and np.median(np.abs(predicted / y[SHOT:] - 1)) < 0.02
+
+
+def test_evidence_weighs_noisy_measurements_as_noise(cells):
+    ids, F = cells
+    prior = load_prior()
+    Z = prior.inputs(F[:SHOT])
+    exact = np.exp(prior.inputs(F[:SHOT]) @ prior.weights[0])
+    noisy = exact * np.exp(np.random.default_rng(1).normal(0, 0.3, SHOT))
+    assert adapt_weights(prior, Z, exact).hyper[3] == min(g[3] for g in GRID)
+    assert adapt_weights(prior, Z, noisy).hyper[3] >= 3e-2
+
+
+def test_the_shipped_prior_covers_every_distinct_table_and_the_ideal_devices():
+    prior = load_prior()
+    assert prior.devices == distinct_devices() + tuple(f"ideal:{d}" for d in IDEAL)
+    assert prior.weights.shape == (len(prior.devices), len(INPUT_NAMES)) and len(prior.fit["sha256_16"]) == 16
+    assert set(prior.without(FAMILIES["gpu"]).devices).isdisjoint(FAMILIES["gpu"])
+
+
+def test_a_built_prior_saves_and_loads_to_the_same_numbers(cells, tmp_path):
+    ids, F = cells
+    tables = [(d, table_for(d, "cifar10").latency_ms[ids]) for d in ("raspi4", "fpga", "edgegpu")]
+    built = build_prior(F, tables, {"cells": len(ids)})
+    loaded = load_prior(save_prior(built, tmp_path / "prior.json"))
+    for name in ("mean", "scale", "low", "high", "weights"):
+        assert np.array_equal(getattr(loaded, name), getattr(built, name))
+    assert loaded.devices == built.devices and loaded.fit["cells"] == len(ids)
