@@ -7,8 +7,8 @@ A workflow's `latency = [...]` names devices of `DEVICES`: the built-in ones, an
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
 from torch import nn
 
@@ -85,7 +85,7 @@ def latency_rows(space: str, arch_id: int, arch: str, dataset: str, build: Calla
                "details": None}
         try:
             est = device.estimate(query)
-        except Exception as exc:  # noqa: BLE001 — one device's failure must not lose the other rows
+        except Exception as exc:
             row.update(status="error", error=f"{type(exc).__name__}: {exc}")
         else:
             row.update(source=est.source, batch_size=est.batch_size, latency_ms=est.latency_ms,
@@ -94,4 +94,6 @@ def latency_rows(space: str, arch_id: int, arch: str, dataset: str, build: Calla
     return rows
 
 
-from hw_models import measure, devices, meta, fitted  # noqa: E402,F401  (built-in devices, predictor kinds)
+# registers the built-in devices and predictor kinds
+from hw_models import devices as builtin_devices  # noqa: E402, F401
+from hw_models import fitted, measure, meta  # noqa: E402,F401

@@ -10,8 +10,16 @@ import numpy as np
 from hw_models.features import space_features
 from hw_models.meta import DevicePrior, build_prior, save_prior
 from hw_models.predict import LayerwisePredictor, fit_layerwise, save
-from hw_models.tables import HELP_FILE, HWNB_DEVICES, HWNB_FILES, HWNB_FOLDER, distinct_devices, hwnb_tables, \
-    table_batch_size, table_for
+from hw_models.tables import (
+    HELP_FILE,
+    HWNB_DEVICES,
+    HWNB_FILES,
+    HWNB_FOLDER,
+    distinct_devices,
+    hwnb_tables,
+    table_batch_size,
+    table_for,
+)
 
 SPACE = "nb201"
 DATASET = "cifar10"

@@ -7,16 +7,16 @@ import warnings
 
 import numpy as np
 
-from zsdist.errors import ZsdistError
 from hw_models import Estimate, Query, register_device
 from hw_models.features import input_shape, network_features
 from hw_models.predict import load, saved_devices
 from hw_models.tables import HELP_DEVICES, HWNB_DEVICES, table_for
+from zsdist.errors import ZsdistError
 
 PREDICT_BATCH = 1  # predictors read the features of one input
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _predictor(device: str):
     return load(device)
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -287,7 +288,7 @@ def nb201_features(arch_id: int, dataset: str, batch_size: int = 1) -> np.ndarra
     return 5 * aggregate(records) - 4 * _nb201_skeleton(dataset, batch_size)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _nb201_skeleton(dataset: str, batch_size: int) -> np.ndarray:
     """S from one connected reference cell (all 3×3 convs): S = (5·f(1 cell) − f(5 cells)) / 4."""
     from zsdist.networks.nb201 import NB201Network

@@ -11,10 +11,10 @@ import os
 import re
 from pathlib import Path
 
-from zsdist.errors import ZsdistError
 from hw_models import DEVICES, Device
 from hw_models.devices import estimate_with
 from hw_models.predict import FORMAT, from_document, save
+from zsdist.errors import ZsdistError
 
 HOME_ENV = "ZSDIST_HOME"
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")

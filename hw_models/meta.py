@@ -17,10 +17,10 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from itertools import product
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -99,7 +99,7 @@ class DevicePrior:
     def inputs(self, X: np.ndarray) -> np.ndarray:
         return (raw_inputs(X) - self.mean) / self.scale
 
-    def without(self, names: Sequence[str]) -> "DevicePrior":
+    def without(self, names: Sequence[str]) -> DevicePrior:
         """The prior as if trained without these devices (leave-one-out evaluation)."""
         keep = [i for i, d in enumerate(self.devices) if d not in set(names)]
         return replace(self, devices=tuple(self.devices[i] for i in keep), weights=self.weights[keep],
@@ -121,7 +121,7 @@ def save_prior(prior: DevicePrior, path: Path = PRIOR_FILE) -> Path:
     return path
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load_prior(path: Path = PRIOR_FILE) -> DevicePrior:
     """The saved prior; its fit record gains the file's digest, which each device adapted under it records."""
     text = path.read_text()
@@ -221,7 +221,7 @@ class MetaPredictor:
                 "weights": self.weights.tolist(), "low": self.low.tolist(), "high": self.high.tolist()}
 
     @classmethod
-    def from_dict(cls, device: str, d: dict, fit: dict) -> "MetaPredictor":
+    def from_dict(cls, device: str, d: dict, fit: dict) -> MetaPredictor:
         return cls(device, np.array(d["mean"]), np.array(d["scale"]), float(d["intercept"]), np.array(d["weights"]),
                    np.array(d["low"]), np.array(d["high"]), fit)
 

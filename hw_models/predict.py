@@ -13,16 +13,16 @@ Every saved kind tells which features of a network lie beyond the networks it wa
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
 from scipy.optimize import nnls
 
-from zsdist.errors import ZsdistError
 from hw_models.features import FEATURE_NAMES, FEATURES_VERSION, KINDS, QUANTITIES, STATES
+from zsdist.errors import ZsdistError
 
 FORMAT = "zsdist-latency-predictor"
 FORMAT_VERSION = 6  # 6: kind "meta" (hw_models.meta); few-shot "fewshot" files are no longer written
@@ -67,7 +67,7 @@ class LayerwisePredictor:
                 "low": self.low.tolist(), "high": self.high.tolist(), "mlp": [w.tolist() for w in self.mlp]}
 
     @classmethod
-    def from_dict(cls, device: str, d: dict, fit: dict) -> "LayerwisePredictor":
+    def from_dict(cls, device: str, d: dict, fit: dict) -> LayerwisePredictor:
         return cls(device, np.array(d["additive"]), np.array(d["mean"]), np.array(d["std"]), np.array(d["low"]),
                    np.array(d["high"]), tuple(np.array(w) for w in d["mlp"]), fit)
 

@@ -76,7 +76,7 @@ def _by_id(ids: np.ndarray, values: list) -> np.ndarray:
     return out
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def hwnb_tables(dataset: str) -> dict[str, Table]:
     """HW-NAS-Bench tables of one dataset, by device."""
     if dataset not in HWNB_FILES:
@@ -106,7 +106,7 @@ def _help_columns(path: Path) -> dict[str, list]:
     return {"arch_str": nb201_arch_strings(), **help_latency_columns({f.stem: f for f in files})}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def help_tables(path: str | None = None) -> dict[str, Table]:
     """HELP tables (CIFAR-10 NB201 networks) from the reference data or a user's `path`, by device name
     `help_<column without _ms>`."""

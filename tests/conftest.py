@@ -85,7 +85,7 @@ def foreign_ray():
                             text=True)
     address = proc.stdout.readline().strip()
     if not address:  # the machine is too loaded to start even a 0-CPU head; the tests still run, with a warning
-        warnings.warn("no foreign Ray could be started beside the tests")
+        warnings.warn("no foreign Ray could be started beside the tests", stacklevel=2)
         yield None
         return
     os.environ["RAY_ADDRESS"] = address

@@ -3,14 +3,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from analysis_fixture import RUN, in_region, shared_results
 from scipy import stats
 
 from zsdist.analysis.correlation import bootstrap_interval
 from zsdist.analysis.spec import AnalysisSpec
 from zsdist.analysis.views import connect
 from zsdist.proxies import get_proxy
-
-from analysis_fixture import RUN, in_region, shared_results
 
 SPEC = AnalysisSpec(bootstrap_resamples=200)
 

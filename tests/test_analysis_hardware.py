@@ -7,14 +7,13 @@ from collections import defaultdict
 
 import numpy as np
 import pytest
+from analysis_fixture import RUN, nb201_index_of, shared_results
 
 from zsdist.analysis.spec import AnalysisSpec, Budget
 from zsdist.analysis.views import connect
 from zsdist.errors import ZsdistError
 from zsdist.proxies import get_proxy
 from zsdist.settings import data_file
-
-from analysis_fixture import RUN, nb201_index_of, shared_results
 
 BUDGETS = (Budget("latency_ms", percentile=10.0), Budget("latency_ms", percentile=50.0),
            Budget("latency_ms", limit=20.0), Budget("latency_ms", limit=0.001), Budget("energy_mj", percentile=25.0),

@@ -8,14 +8,13 @@ from pathlib import Path
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
+from analysis_fixture import RUN, VIT_RUN, shared_results, vit_results
 
 from zsdist.analysis.hints import hints, missing_hints
 from zsdist.analysis.report import build_report
 from zsdist.analysis.spec import AnalysisSpec
 from zsdist.analysis.views import connect
 from zsdist.store import Store
-
-from analysis_fixture import RUN, VIT_RUN, shared_results, vit_results
 
 SPEC = AnalysisSpec(pool_sizes=(10,), pool_repeats=4, top_k=(1,), bootstrap_resamples=50)
 

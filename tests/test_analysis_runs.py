@@ -8,13 +8,12 @@ from datetime import datetime, timezone
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
+from analysis_fixture import RUN, fixture_arch_ids, shared_results
 
 from zsdist.analysis.report import build_report, choose_run
 from zsdist.analysis.spec import AnalysisSpec
 from zsdist.analysis.views import connect
 from zsdist.store import Store
-
-from analysis_fixture import RUN, fixture_arch_ids, shared_results
 
 SPEC = AnalysisSpec(pool_sizes=(10,), pool_repeats=4, top_k=(1,), bootstrap_resamples=50)
 NIGHTS = {  # run id → (started, finished); the last night is still running

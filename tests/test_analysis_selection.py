@@ -4,12 +4,11 @@ from __future__ import annotations
 from collections import defaultdict
 
 import pytest
+from analysis_fixture import RUN, shared_results
 
 from zsdist.analysis.spec import AnalysisSpec
 from zsdist.analysis.views import connect
 from zsdist.proxies import get_proxy
-
-from analysis_fixture import RUN, shared_results
 
 SPEC = AnalysisSpec(pool_sizes=(8, 25, 1000), pool_repeats=12, top_k=(1, 3))
 

@@ -5,13 +5,12 @@ from __future__ import annotations
 from collections import defaultdict
 
 import pytest
+from analysis_fixture import RUN, VIT_DATASETS, VIT_RUN, shared_results, vit_results
 from scipy import stats
 
 from zsdist.analysis.spec import AnalysisSpec
 from zsdist.analysis.views import connect
 from zsdist.spaces import SPACES
-
-from analysis_fixture import RUN, VIT_DATASETS, VIT_RUN, shared_results, vit_results
 
 SPEC = AnalysisSpec(pool_sizes=(10,), pool_repeats=5, top_k=(1,), bootstrap_resamples=200)
 
@@ -75,7 +74,7 @@ def test_each_table_has_its_interval_sign_and_one_headline(con):
         FROM study_correlation s JOIN correlation_ci c USING (run_id, space, dataset, metric, proxy)
         WHERE c.region = 'all'""").fetchall()
     assert len(rows) == 2 * 2 * 3  # datasets × metrics × proxies
-    for dataset, metric, proxy, headline, rho, lo, hi, sign, view_rho, view_lo, view_hi in rows:
+    for dataset, metric, _proxy, headline, rho, lo, hi, sign, view_rho, view_lo, view_hi in rows:
         assert (rho, lo, hi) == pytest.approx((view_rho, view_lo, view_hi))  # the same seeded bootstrap
         assert sign == _sign(lo, hi, rho)
         # both datasets have real images and 40 archs: the headline is the first by name, on test_acc

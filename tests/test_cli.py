@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import SMALL_WORKFLOW, run_cli, write_workflow
 
 

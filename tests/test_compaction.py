@@ -9,6 +9,7 @@ import shutil
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from conftest import SMALL_WORKFLOW, run_cli, write_workflow
 
 from zsdist.analysis.views import connect
 from zsdist.compaction import compact_run
@@ -17,8 +18,6 @@ from zsdist.run import launch
 from zsdist.store import SHARDS_KEY, Store
 from zsdist.truth import ingest
 from zsdist.workflow import load_workflow
-
-from conftest import SMALL_WORKFLOW, run_cli, write_workflow
 
 ROWS_SQL = "SELECT * EXCLUDE (seconds) FROM scores ORDER BY ALL"  # seconds are timings: they differ on recompute
 
@@ -111,7 +110,7 @@ def test_compacting_an_unknown_unfinished_or_damaged_run_is_refused_in_one_line(
     wf, source = runs["shards"]
     output = tmp_path / "results"
     shutil.copytree(source, output)
-    compact = lambda: run_cli(monkeypatch, capsys, "compact", wf.run_id, "--results", str(output))  # noqa: E731
+    compact = lambda: run_cli(monkeypatch, capsys, "compact", wf.run_id, "--results", str(output))
     code, _, err = run_cli(monkeypatch, capsys, "compact", "nope", "--results", str(output))
     assert code == 2 and err.count("\n") == 1 and "no run 'nope'" in err
     shard = _partition(output, wf) / "j00-s00002.parquet"

@@ -4,6 +4,7 @@ from __future__ import annotations
 import sys
 
 import pytest
+from conftest import write_workflow
 
 from zsdist.cli import main
 from zsdist.compare import compare_runs
@@ -12,8 +13,6 @@ from zsdist.run import launch
 from zsdist.store import Store
 from zsdist.truth import ingest
 from zsdist.workflow import load_workflow
-
-from conftest import write_workflow
 
 BODY = """
 [run]

@@ -9,12 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import SMALL_WORKFLOW, run_cli, write_workflow
 
 from zsdist.data import load_batch
 from zsdist.errors import ZsdistError
 from zsdist.settings import embedded_path
-
-from conftest import SMALL_WORKFLOW, run_cli, write_workflow
 
 
 @pytest.fixture(autouse=True)

@@ -1,7 +1,6 @@
 """A real multi-node Ray cluster on this machine: placement, a dying node, a killed driver, Ray Jobs."""
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
@@ -11,15 +10,14 @@ from pathlib import Path
 
 import pytest
 import ray
+from conftest import REPO, write_workflow
 from ray.cluster_utils import Cluster
 
 from zsdist.analysis.views import connect
+from zsdist.errors import ZsdistError
 from zsdist.remote import load_cluster_config, submit
 from zsdist.run import launch
 from zsdist.workflow import load_workflow
-from zsdist.errors import ZsdistError
-
-from conftest import REPO, write_workflow
 
 pytestmark = pytest.mark.ray  # Ray clusters of several nodes on this machine
 
@@ -68,7 +66,7 @@ def _add_node(c: Cluster):
             node = c.add_node(num_cpus=1)
             c.wait_for_nodes()
             return node
-        except Exception:  # noqa: BLE001 - Ray raises a bare Exception for the startup timeout
+        except Exception:
             if attempt == 2:
                 raise
 
@@ -154,6 +152,7 @@ def test_shipped_cluster_yaml_passes_rays_schema(tmp_path):
     assert config["provider"]["type"] == "aws"
     assert any("GPU" in str(t) or "g5" in str(t["node_config"]) for t in config["available_node_types"].values())
     broken = tmp_path / "bad.yaml"
-    broken.write_text((REPO / "cluster.yaml").read_text().replace("max_workers: 8\nupscaling", "max_workers: lots\nupscaling"))
+    text = (REPO / "cluster.yaml").read_text()
+    broken.write_text(text.replace("max_workers: 8\nupscaling", "max_workers: lots\nupscaling"))
     with pytest.raises(ZsdistError, match="invalid cluster file"):
         load_cluster_config(str(broken))

@@ -10,17 +10,15 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 import pytest
+from conftest import run_cli, write_workflow
 from scipy.stats import spearmanr
 
 from hw_models import DEVICES
 from hw_models.features import space_features
-from hw_models.fitted import folder
 from hw_models.predict import PARAMS_DIR, load
 from hw_models.tables import hwnb_tables
 from zsdist.spaces import create_space
 from zsdist.store import Store
-
-from conftest import run_cli, write_workflow
 
 SHOT, REST = 20, 300
 SPACE = create_space("nb201")

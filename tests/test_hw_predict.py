@@ -10,8 +10,18 @@ from scipy.stats import spearmanr
 
 from hw_models.features import arch_features, space_features
 from hw_models.meta import adapt, load_prior
-from hw_models.predict import FAMILIES, RIDGES, _base_columns, _loo, _regressors, fit_additive, fit_fewshot, \
-    fit_layerwise, load, save
+from hw_models.predict import (
+    FAMILIES,
+    RIDGES,
+    _base_columns,
+    _loo,
+    _regressors,
+    fit_additive,
+    fit_fewshot,
+    fit_layerwise,
+    load,
+    save,
+)
 from hw_models.tables import hwnb_tables
 from zsdist.bench.latency import metrics, noise_ceiling, one_hot, verdict
 from zsdist.errors import ZsdistError

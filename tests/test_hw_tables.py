@@ -44,7 +44,8 @@ def test_table_rows_equal_the_printed_hw_nas_bench_values(arch, latency, energy)
 
 @pytest.mark.fulldata  # HELP's tables are fetched, not embedded
 def test_naslib_tuples_map_to_helps_arch_strings_for_every_cell():
-    with open(data_file("hw_nas_bench/hw_cifar10.csv")) as a, open(data_file("help_latency/nb201_help_latency.csv")) as b:
+    hwnb, help_file = data_file("hw_nas_bench/hw_cifar10.csv"), data_file("help_latency/nb201_help_latency.csv")
+    with open(hwnb) as a, open(help_file) as b:
         pairs = [(ra["net"], rb["arch_str"]) for ra, rb in zip(csv.DictReader(a), csv.DictReader(b))]
     assert len(pairs) == 15625
     assert all(naslib_to_arch(net) == arch for net, arch in pairs)

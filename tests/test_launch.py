@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
+from conftest import NB201_EXAMPLE, SMALL_WORKFLOW, write_workflow
 from scipy import stats
 
 from zsdist.analysis.views import connect
@@ -14,8 +15,6 @@ from zsdist.run import launch
 from zsdist.store import Store
 from zsdist.truth import ingest
 from zsdist.workflow import load_workflow
-
-from conftest import NB201_EXAMPLE, SMALL_WORKFLOW, write_workflow
 
 
 def _files(root: Path, table: str) -> dict[str, float]:
@@ -127,7 +126,8 @@ shard_size = 150
 
 
 def test_output_as_a_filesystem_uri_and_dated_run_ids(tmp_path, local_ray):
-    body = SMALL_WORKFLOW.format(output=f"file://{tmp_path}/res").replace('name = "small"', 'name = "nightly"\ndated = true')
+    body = SMALL_WORKFLOW.format(output=f"file://{tmp_path}/res")
+    body = body.replace('name = "small"', 'name = "nightly"\ndated = true')
     wf = load_workflow(write_workflow(tmp_path, body))
     assert re.fullmatch(r"nightly-\d{8}-[0-9a-f]{12}", wf.run_id)
     assert wf.config_hash == load_workflow(write_workflow(tmp_path, SMALL_WORKFLOW.format(output="x").replace(

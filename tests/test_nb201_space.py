@@ -6,13 +6,12 @@ import os
 
 import pytest
 import torch
+from conftest import NB201_EXAMPLE
 
 from zsdist.errors import ZsdistError
 from zsdist.proxies.cost import count_flops
 from zsdist.spaces import create_space
 from zsdist.spaces.nb201 import OPS, decode
-
-from conftest import NB201_EXAMPLE
 
 SPACE = create_space("nb201")
 RESOLUTION = {"cifar10": 32, "cifar100": 32, "imagenet16_120": 16}

@@ -9,12 +9,12 @@ import torch
 from torch import nn
 
 from zsdist.data import Batch, load_batch
+from zsdist.errors import ZsdistError
 from zsdist.proxies import get_proxy, resolve_proxies
 from zsdist.proxies.base import Proxy
 from zsdist.proxies.evaluate import evaluate
 from zsdist.proxies.naswot import hamming_kernel
 from zsdist.spaces import create_space
-from zsdist.errors import ZsdistError
 
 
 def _value(name: str, build, batch: Batch) -> float:

@@ -9,13 +9,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import REPO, run_cli
 
 from zsdist.errors import ZsdistError
 from zsdist.refdata.digest import content_digest, file_sha256
 from zsdist.refdata.sources import SOURCES
 from zsdist.settings import EMBEDDED, data_file, embedded_path, locate, read_table
-
-from conftest import REPO, run_cli
 
 EMBEDDED_FILES = [f for n in SOURCES.names() if SOURCES.get(n).embedded for f in SOURCES.get(n).files]
 FULL_DATA = os.environ.get("ZSDIST_DATA", "")  # the fulldata tests' folder, before each test hides it

@@ -13,13 +13,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import FIXTURES, run_cli
 from PIL import Image
 
 from zsdist.refdata.digest import content_digest
 from zsdist.refdata.sources import SOURCES, Download, RefFile
 from zsdist.settings import locate
-
-from conftest import FIXTURES, run_cli
 
 RAW = FIXTURES / "naslib" / "zc_nasbench101_head.json"  # NASLib's own file (its first 3 entries)
 LAYOUT = FIXTURES / "layout" / "nb101_head.csv"  # the reference layout rows of the same cells
@@ -30,7 +29,7 @@ TARGET = "nb101/nb101_valid_accuracy_500.csv"
 class _Handler(BaseHTTPRequestHandler):
     """Serves `server.files`, honours `Range: bytes=N-`, and drops the connection after `server.cut[path]` bytes."""
 
-    def do_GET(self):  # noqa: N802 (http.server's name)
+    def do_GET(self):
         server = self.server
         server.log.append((self.path, self.headers.get("Range")))
         body = server.files.get(self.path)

@@ -6,6 +6,7 @@ import logging
 import re
 
 import pytest
+from conftest import SMALL_WORKFLOW, write_workflow
 
 from zsdist.analysis.views import connect, user_errors
 from zsdist.compare import compare_runs
@@ -14,8 +15,6 @@ from zsdist.run import launch
 from zsdist.store import Store
 from zsdist.truth import ingest
 from zsdist.workflow import load_workflow
-
-from conftest import SMALL_WORKFLOW, write_workflow
 
 moto_server = pytest.importorskip("moto.server", reason="moto[s3] (a test dependency) is not installed")
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import matplotlib.image
 import pytest
+from analysis_fixture import HW_FILES, RUN, fixture_arch_ids, shared_results
 
 from hw_models.tables import help_tables, hwnb_tables, table_rows
 from zsdist.analysis.report import write_report
@@ -25,8 +26,6 @@ from zsdist.analysis.spec import AnalysisSpec
 from zsdist.analysis.views import connect
 from zsdist.cli import main
 from zsdist.store import Store
-
-from analysis_fixture import HW_FILES, RUN, fixture_arch_ids, shared_results
 
 SPEC = AnalysisSpec(pool_sizes=(10,), pool_repeats=8, top_k=(1, 3), bootstrap_resamples=100)
 CHROMIUM = next((p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None)

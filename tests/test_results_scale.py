@@ -7,6 +7,7 @@ import shutil
 from datetime import datetime, timezone
 
 import pytest
+from conftest import run_cli
 
 from zsdist.analysis.summary import ensure_summary, is_current
 from zsdist.analysis.views import connect, user_errors
@@ -14,8 +15,6 @@ from zsdist.bench.queries import lay_out, write_run
 from zsdist.errors import ZsdistError
 from zsdist.store import Store
 from zsdist.truth import ingest
-
-from conftest import run_cli
 
 RUNS = ("nightly-000", "nightly-001", "nightly-002")
 CELLS = 50  # two shard files of 25 cells per run

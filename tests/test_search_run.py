@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import run_cli
 
 from hw_models.tables import hwnb_tables
 from zsdist.analysis.report import write_report
@@ -24,8 +25,6 @@ from zsdist.search.spec import SearchSpec, parse_search
 from zsdist.search.strategies import create_strategy
 from zsdist.search.tables import TableEvaluator
 from zsdist.spaces import create_space
-
-from conftest import run_cli
 
 REPO = Path(__file__).resolve().parent.parent
 LATENCY = hwnb_tables("cifar10")["raspi4"].latency_ms
@@ -124,7 +123,7 @@ def test_search_result_is_the_pareto_set_of_what_was_evaluated(searched):
     rows = connect(str(root)).execute("SELECT arch_id, objective, cost, on_front, pick FROM search_result WHERE "
                                       "run_id = $run", {"run": spec.run_id}).fetchall()
     assert len(rows) == spec.budget
-    for arch_id, objective, cost, on_front, pick in rows:
+    for arch_id, objective, cost, on_front, _pick in rows:
         dominated = any(o >= objective and c <= cost and (o > objective or c < cost) for _, o, c, _, _ in rows)
         assert on_front == (not dominated), arch_id
     picks = [r for r in rows if r[4]]

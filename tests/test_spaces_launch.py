@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import pytest
+from conftest import write_workflow
 
 from zsdist.analysis.views import connect
 from zsdist.run import launch
 from zsdist.workflow import load_workflow
-
-from conftest import write_workflow
 
 JOBS = [("nats_sss", "cifar10", [0, 32_767]), ("transnas_micro", "class_object", [1_365]), ("mbv2", "imagenet", [0]),
         ("resnet", "imagenet", [0]), ("autoformer_tiny", "cifar100_224", [0]), ("pit", "chaoyang", [0])]

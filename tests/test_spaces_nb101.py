@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from zsdist.errors import ZsdistError
+from zsdist.networks.nb101 import Cell, NB101Network, vertex_channels
 from zsdist.proxies.cost import count_flops
 from zsdist.spaces import create_space
-from zsdist.networks.nb101 import Cell, NB101Network, vertex_channels
 from zsdist.spaces.nb101 import enumerate_cells, from_string, graph_hash, load_table, prune, to_string
 from zsdist.store import Store
 from zsdist.truth import ingest

@@ -61,6 +61,6 @@ def test_tf_tas_is_deterministic_and_depends_on_the_architecture():
         warnings.simplefilter("ignore")
         batch = load_batch("chaoyang", 4, 1)
     proxies = resolve_proxies(["tf_tas"])
-    value = lambda arch: evaluate(lambda: s.build(s.parse(arch), "chaoyang"), batch, proxies, 3)[0].value  # noqa: E731
+    value = lambda arch: evaluate(lambda: s.build(s.parse(arch), "chaoyang"), batch, proxies, 3)[0].value
     small, wide = value("b16-m2-d1,4,2-h2,2,2"), value("b16-m2-d1,4,2-h2,2,4")
     assert small == value("b16-m2-d1,4,2-h2,2,2") and small != wide

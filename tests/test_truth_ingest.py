@@ -10,14 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import FIXTURES, run_cli
 
 from hw_models.tables import hwnb_tables
 from zsdist.settings import data_file, read_table
 from zsdist.spaces import create_space
 from zsdist.store import Store
 from zsdist.truth import ensure_truth
-
-from conftest import FIXTURES, run_cli
 
 NB201 = create_space("nb201")
 

@@ -16,8 +16,8 @@ compacted file already lists are deleted, never merged twice).
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import pyarrow as pa
 

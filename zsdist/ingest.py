@@ -4,8 +4,9 @@ already holds the same input is kept as it is, and nothing is replaced by a shor
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING
 
 from zsdist.errors import ZsdistError
 from zsdist.registry import Registry

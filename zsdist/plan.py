@@ -1,8 +1,8 @@
 """A workflow becomes a deterministic list of shards: the same workflow always yields the same shard keys."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 from zsdist.workflow import Job, Workflow
 

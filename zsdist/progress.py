@@ -8,7 +8,9 @@ from typing import TextIO
 
 def _duration(seconds: float) -> str:
     seconds = int(seconds)
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 60}m{seconds % 60:02d}s"
 
 
 class Progress:
@@ -25,7 +27,8 @@ class Progress:
 
     def _live_bar(self):
         from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress as Bar, TextColumn, TimeRemainingColumn
+        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
+        from rich.progress import Progress as Bar
 
         bar = Bar(TextColumn("shards"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[status]}"),
                   TextColumn("ETA"), TimeRemainingColumn(), console=Console(file=self.stream), transient=False)

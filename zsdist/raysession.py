@@ -13,7 +13,7 @@ import os
 import signal
 import sys
 import threading
-from typing import Iterator
+from collections.abc import Iterator
 
 from zsdist.errors import ZsdistError
 from zsdist.settings import CACHE_ENV, DATA_ENV
@@ -33,10 +33,11 @@ def _start_private(num_cpus: int | None, runtime_env: dict | None, options: dict
         try:
             ray.init(address="local", num_cpus=num_cpus, runtime_env=runtime_env, **options)
             return
-        except Exception as exc:  # noqa: BLE001 - Ray raises a bare Exception for a startup timeout
+        except Exception as exc:
             ray.shutdown()
             if attempt == STARTS - 1:
-                raise ZsdistError(f"could not start a private Ray on this machine: {str(exc).splitlines()[0]}") from None
+                first = str(exc).splitlines()[0]
+                raise ZsdistError(f"could not start a private Ray on this machine: {first}") from None
 
 
 @contextlib.contextmanager

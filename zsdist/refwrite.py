@@ -4,9 +4,10 @@ replaced by one with fewer rows (a truncated source) unless the user forces it."
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING
 
 from zsdist.errors import ZsdistError
 

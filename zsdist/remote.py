@@ -9,8 +9,9 @@ import shlex
 import subprocess
 import time
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from zsdist.errors import ZsdistError
 from zsdist.settings import DATA_ENV

@@ -6,9 +6,9 @@ import hashlib
 import json
 import os
 import uuid
-from datetime import datetime, timezone
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Mapping, Sequence
+from datetime import datetime, timezone
 
 import pyarrow as pa
 import pyarrow.fs as pafs

@@ -10,15 +10,16 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import tomllib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import tomllib
+
 from zsdist.errors import ZsdistError
-from zsdist.schema import build, expect, identity, json_schema, key, unknown_keys
 from zsdist.names import check_component
+from zsdist.schema import build, expect, identity, json_schema, key, unknown_keys
 
 _ARCHS_FORMS = ('"all", "truth", { sample = N, seed = S }, { ids = [...] } or { archs = ["arch string", ...] }')
 

@@ -6,7 +6,7 @@ boundary kept), so that every proxy is judged on the same architectures.
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import duckdb
 import numpy as np

@@ -8,14 +8,14 @@ from __future__ import annotations
 import io
 import math
 from collections import defaultdict
-from typing import Sequence
+from collections.abc import Sequence
 
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from scipy import stats  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from scipy import stats
 
 _MARKERS = "os^Dv<>pPX*h"
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 
 from zsdist.analysis.derived import DERIVED_SCORES_SQL, derived_params
-from zsdist.store import SCHEMAS, Store
+from zsdist.store import Store
 
 SUMMARY = "summary"  # file key of the run_correlation and run_stats files
 DERIVED = "az_nas"  # file key of the derived file of each space

@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import re
 import tempfile
-from typing import Iterator
+from collections.abc import Iterator
 
 import duckdb
 import pyarrow as pa

@@ -5,7 +5,7 @@ imported at the bottom of this file.
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from zsdist.registry import Registry
 
@@ -17,9 +17,4 @@ def register_bench(name: str) -> Callable[[Bench], Bench]:
     return BENCHES.register(name)
 
 
-from zsdist.bench import proxies  # noqa: E402,F401  (register the benchmarks)
-from zsdist.bench import scaling  # noqa: E402,F401
-from zsdist.bench import latency  # noqa: E402,F401
-from zsdist.bench import gpu  # noqa: E402,F401
-from zsdist.bench import queries  # noqa: E402,F401
-from zsdist.bench import search  # noqa: E402,F401
+from zsdist.bench import gpu, latency, proxies, queries, scaling, search  # noqa: E402,F401  (registers them)

@@ -10,7 +10,7 @@ way (zsdist.bench.reference: alone, a fresh copy each, own passes, default layou
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -159,7 +159,7 @@ def report(cells: dict[str, int], batch_size: int, names: str | list[str] = "all
              f"(torch.utils.flop_counter); 1024² fp32 matmul here: {matmul / 1e9:.1f} GFLOP/s"]
     speedups = []
     for label, cell in cells.items():
-        build = lambda: space.build(cell, "cifar10")  # noqa: E731
+        build = lambda: space.build(cell, "cifar10")
         torch.manual_seed(SEED)
         net = build().to(memory_format=torch.channels_last)
         layout = Batch(batch.inputs.contiguous(memory_format=torch.channels_last), batch.labels)

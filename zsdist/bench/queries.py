@@ -22,8 +22,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
-from typing import Callable
 
 import numpy as np
 import pyarrow as pa
@@ -61,7 +61,7 @@ def shard_rows(cells: np.ndarray, acc: dict[str, np.ndarray], proxies: list[str]
     truth = np.stack([acc[d] for d in DATASETS])[dataset, arch_id]
     value = strength[proxy] * truth + (1 - strength[proxy]) * 30 * rng.standard_normal(len(arch_id))
     n = len(arch_id)
-    const = lambda text: pa.array([text] * n)  # noqa: E731
+    const = lambda text: pa.array([text] * n)
     arch = np.array([space.arch_str(int(c)) for c in cells])[np.repeat(np.arange(len(cells)), n // len(cells))]
     return pa.table({
         "arch_id": arch_id, "arch": pa.array(arch),

@@ -7,7 +7,7 @@ a package index and is not copied here) and the definition-level value each shar
 from __future__ import annotations
 
 import copy
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F

@@ -1,8 +1,9 @@
 """The proxy registry: each proxy is a small function over a Probe plus metadata the evaluator reads."""
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from zsdist.errors import ZsdistError
 from zsdist.registry import Registry
@@ -14,7 +15,7 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class Proxy:
     name: str
-    fn: Callable[["Probe"], float] | None  # None in the catalog (zsdist.proxies.catalog): metadata only
+    fn: Callable[[Probe], float] | None  # None in the catalog (zsdist.proxies.catalog): metadata only
     higher_is_better: bool
     needs: frozenset[str]  # shared quantities read from the Probe (see zsdist.proxies.probe.QUANTITIES)
     options: Mapping[str, str] = field(default_factory=dict)  # every choice that affects the number
@@ -37,10 +38,10 @@ def register_proxy(
     needs: Iterable[str] = (),
     options: Mapping[str, str] | None = None,
     reference: str = "",
-) -> Callable[[Callable[["Probe"], float]], Callable[["Probe"], float]]:
+) -> Callable[[Callable[[Probe], float]], Callable[[Probe], float]]:
     """Register `fn(probe) -> float` under `name`; its docstring's first line becomes the description."""
 
-    def add(fn: Callable[["Probe"], float]) -> Callable[["Probe"], float]:
+    def add(fn: Callable[[Probe], float]) -> Callable[[Probe], float]:
         doc = (fn.__doc__ or "").strip().splitlines()
         PROXIES.add(name, Proxy(name, fn, higher_is_better, frozenset(needs), dict(options or {}),
                                 doc[0] if doc else "", reference))

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from zsdist.proxies.base import Proxy, check_names
 from zsdist.registry import Registry

@@ -2,8 +2,8 @@
 re-initialisation some proxies define. One home, so that every proxy finds "the conv and linear layers" alike."""
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Callable, Iterator
 
 import torch
 from torch import nn

@@ -6,7 +6,7 @@ every linear layer applied to a token sequence, for the first sample of the batc
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn

@@ -9,7 +9,8 @@ a CPU is the difference between about a second and about a minute per NB201 cell
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F

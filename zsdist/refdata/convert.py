@@ -11,8 +11,9 @@ import io
 import json
 import re
 import zipfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from zsdist.errors import ZsdistError
 from zsdist.refdata import naslib

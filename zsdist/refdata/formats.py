@@ -7,8 +7,9 @@ import pickle
 import warnings
 import zipfile
 import zlib
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from zsdist.errors import ZsdistError
 

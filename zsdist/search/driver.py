@@ -15,8 +15,8 @@ import sys
 import time
 import warnings
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 import numpy as np
 
@@ -212,7 +212,6 @@ class RayEvaluator:
         if self.store.problem(path, shard.rows) is None:  # written by a task of a driver that was killed
             self._read_shard(table, shard)
             return
-        import ray
 
         from zsdist.run import resources, run_shard_task
 

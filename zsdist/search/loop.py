@@ -8,8 +8,9 @@ task finished first, and a resumed driver proposes exactly the batches it propos
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable, Iterable, Protocol
+from typing import Protocol
 
 import numpy as np
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
-import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+import tomllib
 
 from zsdist.analysis.derived import AZ_COMPONENTS
 from zsdist.errors import ZsdistError
@@ -164,7 +165,7 @@ def _objective(raw: Any) -> Objective:
     weights = _typed(raw, "ranks", dict, where)
     if not weights:
         raise ZsdistError(f"{where}.ranks names no proxy")
-    for proxy, weight in weights.items():
+    for proxy in weights:
         _positive(_typed(weights, proxy, (int, float), f"{where}.ranks"), f"{where}.ranks.{proxy}")
     names = tuple(proxy_names(list(weights)))
     return Objective("ranks", names, tuple(float(weights[p]) for p in names))

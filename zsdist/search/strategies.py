@@ -11,7 +11,7 @@ halving    successive halving on cheap proxies before the objective, asynchronou
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

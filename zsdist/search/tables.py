@@ -3,7 +3,7 @@ and cost tables): the same loop and strategies as a Ray search, so a benchmark c
 and budgets in seconds and compare its pick with the exhaustive answer."""
 from __future__ import annotations
 
-from typing import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 

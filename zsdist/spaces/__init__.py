@@ -1,7 +1,7 @@
 """Search-space registry: `create_space(name)` is the one door to a space; modules register themselves."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from zsdist.registry import Registry
 from zsdist.spaces.base import SearchSpace
@@ -28,5 +28,13 @@ def list_spaces() -> list[str]:
     return SPACES.names()
 
 
-from zsdist.spaces import nb201  # noqa: E402,F401  (registers the built-in spaces)
-from zsdist.spaces import autoformer, mbv2, nats_sss, nb101, pit, resnet, transnas_micro  # noqa: E402,F401
+from zsdist.spaces import (  # noqa: E402,F401
+    autoformer,
+    mbv2,
+    nats_sss,
+    nb101,
+    nb201,
+    pit,
+    resnet,
+    transnas_micro,
+)

@@ -69,7 +69,7 @@ class AutoFormerTiny(SearchSpace):
         layers = [(float(m.group(1)), int(m.group(2))) for m in map(_LAYER.fullmatch, items)]
         return self.encode(int(head[1:]), layers)
 
-    def build(self, arch_id: int, dataset: str) -> "nn.Module":
+    def build(self, arch_id: int, dataset: str) -> nn.Module:
         from zsdist.networks.autoformer import ViT
 
         embed, layers = self.decode(arch_id)

@@ -4,7 +4,8 @@ so listing spaces and validating workflows stay fast."""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -31,7 +32,7 @@ class SearchSpace(ABC):
         """The id of an architecture string; raises ZsdistError naming what is wrong."""
 
     @abstractmethod
-    def build(self, arch_id: int, dataset: str) -> "nn.Module":
+    def build(self, arch_id: int, dataset: str) -> nn.Module:
         """The network at PyTorch default init (callers seed torch first)."""
 
     @abstractmethod

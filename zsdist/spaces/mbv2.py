@@ -27,7 +27,7 @@ class MobileNetV2Space(StagedSpace):
     knobs = {"e": (3, 6), "k": (3, 5), "d": (2, 3, 4), "w": (0.75, 1.0)}
     datasets = ("imagenet",)
 
-    def build(self, arch_id: int, dataset: str) -> "nn.Module":
+    def build(self, arch_id: int, dataset: str) -> nn.Module:
         from zsdist.networks.mbv2 import MobileNetV2Like
 
         return MobileNetV2Like(self.decode(arch_id), self.num_classes(dataset))

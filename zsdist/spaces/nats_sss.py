@@ -51,7 +51,7 @@ class NatsSize(SearchSpace):
                               f"{', '.join(map(str, WIDTHS))} joined by ':' (e.g. 8:16:32:48:64)")
         return encode(tuple(int(p) for p in parts))
 
-    def build(self, arch_id: int, dataset: str) -> "nn.Module":
+    def build(self, arch_id: int, dataset: str) -> nn.Module:
         from zsdist.networks.nats_sss import SizeNetwork
 
         return SizeNetwork(decode(self.check_id(arch_id)), self.num_classes(dataset))

@@ -241,7 +241,7 @@ class NB101(SearchSpace):
     def parse(self, arch: str) -> int:
         return self.id_of(*from_string(arch))
 
-    def build(self, arch_id: int, dataset: str) -> "nn.Module":
+    def build(self, arch_id: int, dataset: str) -> nn.Module:
         from zsdist.networks.nb101 import NB101Network
 
         return NB101Network(*self.cell(arch_id), self.num_classes(dataset))

@@ -67,7 +67,7 @@ class NB201(SearchSpace):
     def parse(self, arch: str) -> int:
         return encode(from_string(arch))
 
-    def build(self, arch_id: int, dataset: str) -> "nn.Module":
+    def build(self, arch_id: int, dataset: str) -> nn.Module:
         from zsdist.networks.nb201 import NB201Network
 
         return NB201Network(decode(self.check_id(arch_id)), self.num_classes(dataset))

@@ -65,7 +65,7 @@ class PiT(SearchSpace):
             raise ZsdistError(f"{bad}: heads must be a non-decreasing triple from 2, 4, 8")
         return self.encode(base, ratio, depth, heads)
 
-    def build(self, arch_id: int, dataset: str) -> "nn.Module":
+    def build(self, arch_id: int, dataset: str) -> nn.Module:
         from zsdist.networks.pit import pit_network
 
         return pit_network(self.decode(arch_id), self.num_classes(dataset))

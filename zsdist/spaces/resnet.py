@@ -26,7 +26,7 @@ class ResNetSpace(StagedSpace):
     knobs = {"d": (2, 3, 4, 6), "w": (0.5, 1.0), "b": (0.25, 0.5)}
     datasets = ("imagenet",)
 
-    def build(self, arch_id: int, dataset: str) -> "nn.Module":
+    def build(self, arch_id: int, dataset: str) -> nn.Module:
         from zsdist.networks.resnet import ResNetLike
 
         return ResNetLike(self.decode(arch_id), self.num_classes(dataset))

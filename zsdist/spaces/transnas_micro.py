@@ -57,7 +57,7 @@ class TransNASMicro(SearchSpace):
     def ops(self, arch_id: int) -> tuple[str, ...]:
         return tuple(OPS[d] for d in decode(self.check_id(arch_id)))
 
-    def build(self, arch_id: int, dataset: str) -> "nn.Module":
+    def build(self, arch_id: int, dataset: str) -> nn.Module:
         from zsdist.networks.transnas_micro import MicroNetwork
 
         return MicroNetwork(self.ops(arch_id), self.num_classes(dataset))
