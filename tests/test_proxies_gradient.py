@@ -191,10 +191,13 @@ def test_a_network_without_conv_or_linear_layers_is_an_error_row_with_the_reason
         assert r.status == "error" and "conv and linear" in r.error, (r.proxy, r.error)
 
 
-def test_the_proxy_benchmark_is_registered():
-    from zsdist.bench import BENCHES
+def test_every_benchmark_name_is_a_module_with_run():
+    import importlib
 
-    assert "proxies" in BENCHES
+    from zsdist.bench import BenchName
+
+    assert "proxies" in {b.value for b in BenchName}
+    assert all(callable(importlib.import_module(f"zsdist.bench.{b.value}").run) for b in BenchName)
 
 
 # ---- NB201: every sped-up path of the shared evaluator against the proxy's definition, computed alone ----------
@@ -335,10 +338,10 @@ def test_the_proxy_benchmark_states_a_floor_for_every_proxy_and_prints_every_row
 
 
 def test_the_gpu_benchmark_runs_as_a_dry_run_without_cuda(monkeypatch):
-    from zsdist.bench import BENCHES
+    from zsdist.bench import BenchName
     from zsdist.bench.gpu import IN_FLIGHT, report
 
-    assert "gpu" in BENCHES
+    assert BenchName("gpu")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     text = report([15624], counted=1, batch_size=2)
     assert "dry run (no CUDA device)" in text

@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import signal
 import sys
-from typing import Optional
+from typing import Annotated, Optional
 
 import typer
 
+from zsdist.analysis.output import Format
+from zsdist.bench import BenchName
 from zsdist.errors import RunIncomplete, ZsdistError
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True,
@@ -25,12 +27,10 @@ WHERE run_id = $run ORDER BY space, dataset, spearman DESC"""
 _READ_ONLY = {"SELECT", "EXPLAIN", "CREATE", "DROP", "INSERT", "UPDATE", "DELETE", "MULTI"}
 
 
-def _print_query(results: str, sql: str, fmt: str, write: bool = False, params: Optional[dict] = None) -> None:
-    from zsdist.analysis.output import FORMATS, render
+def _print_query(results: str, sql: str, fmt: Format, write: bool = False, params: Optional[dict] = None) -> None:
+    from zsdist.analysis.output import render
     from zsdist.analysis.views import connect, user_errors
 
-    if fmt not in FORMATS:
-        raise ZsdistError(f"unknown format '{fmt}' (known: {', '.join(FORMATS)})")
     con = connect(results)
     with user_errors(results):
         if not write:
@@ -42,23 +42,26 @@ def _print_query(results: str, sql: str, fmt: str, write: bool = False, params: 
         cursor = con.execute(sql, params)
         columns = [d[0] for d in cursor.description or []]
         rows = cursor.fetchall()
-    typer.echo(render(columns, rows, fmt))
+    typer.echo(render(columns, rows, fmt.value))
 
 
 @app.command()
 def launch(
-    workflow: str = typer.Option("workflows/quickstart.toml", help="Workflow TOML file."),
-    output: Optional[str] = typer.Option(None, help="Results folder or URI (default: the workflow's run.output)."),
-    address: Optional[str] = typer.Option(
-        None, help="An existing Ray cluster: host:port or 'auto' to drive it from here, http://head:8265 to submit "
-                   "a Ray Job to it (default: an embedded local Ray)."),
-    cluster: Optional[str] = typer.Option(None, help="Ray cluster-launcher YAML: `ray up` it, submit a Ray Job."),
-    fresh: bool = typer.Option(False, help="Start a new run (date and time in its id) instead of resuming the one "
-                                           "this workflow last started (a dated run: the one of the same day)."),
-    resume: Optional[str] = typer.Option(None, help="Finish this run of the workflow (e.g. an interrupted --fresh "
-                                                    "run); its id is printed when it starts."),
-    compact: bool = typer.Option(False, help="Once the run is finished, merge its shard files into one sorted file "
-                                             "per table and space (see `zsdist compact`)."),
+    workflow: Annotated[str, typer.Option(help="Workflow TOML file.")] = "workflows/quickstart.toml",
+    output: Annotated[Optional[str], typer.Option(help="Results folder or URI (default: the workflow's run.output).")
+                      ] = None,
+    address: Annotated[Optional[str], typer.Option(
+        help="An existing Ray cluster: host:port or 'auto' to drive it from here, http://head:8265 to submit a Ray "
+             "Job to it (default: a private local Ray).")] = None,
+    cluster: Annotated[Optional[str], typer.Option(help="Ray cluster-launcher YAML: `ray up` it, submit a Ray Job.")
+                       ] = None,
+    fresh: Annotated[bool, typer.Option(help="Start a new run (date and time in its id) instead of resuming the one "
+                                             "this workflow last started (a dated run: the one of the same day).")
+                     ] = False,
+    resume: Annotated[Optional[str], typer.Option(help="Finish this run of the workflow (e.g. an interrupted --fresh "
+                                                       "run); its id is printed when it starts.")] = None,
+    compact: Annotated[bool, typer.Option(help="Once the run is finished, merge its shard files into one sorted "
+                                               "file per table and space (see `zsdist compact`).")] = False,
 ) -> None:
     """Run a workflow: compute every proxy of every job, write Parquet, print the correlation table."""
     from zsdist.workflow import load_workflow, resumed
@@ -74,6 +77,7 @@ def launch(
         forward = None
         if cluster:
             address, forward = remote.cluster_up(cluster)
+        assert address is not None  # the Jobs URL given, or the one `ray up` forwarded
         try:
             options = ["--fresh"] if fresh else ["--resume", resume] if resume else []
             code = remote.submit(address, workflow, output, options)
@@ -85,7 +89,7 @@ def launch(
     typer.echo(f"run {summary.run_id}: {summary.shards_done} shards computed, {summary.shards_skipped} already "
                f"done, {summary.archs_done} architectures, {summary.evaluations} evaluations, "
                f"{summary.failed_rows} failed rows → {summary.output}")
-    _print_query(summary.output, CORRELATION_SQL, "table", params={"run": summary.run_id})
+    _print_query(summary.output, CORRELATION_SQL, Format.table, params={"run": summary.run_id})
     from zsdist.analysis.hints import missing_hints
     from zsdist.analysis.views import connect
 
@@ -95,11 +99,12 @@ def launch(
 
 @app.command()
 def search(
-    workflow: str = typer.Option(..., help="Search file: TOML with [run] and [search] (see docs/search.md)."),
-    output: Optional[str] = typer.Option(None, help="Results folder or URI (default: the file's run.output)."),
-    address: Optional[str] = typer.Option(None, help="An existing Ray cluster (host:port or 'auto'); default: a "
-                                                     "private local Ray, started only if something must be "
-                                                     "computed."),
+    workflow: Annotated[str, typer.Option(help="Search file: TOML with [run] and [search] (see docs/search.md).")],
+    output: Annotated[Optional[str], typer.Option(help="Results folder or URI (default: the file's run.output).")
+                      ] = None,
+    address: Annotated[Optional[str], typer.Option(
+        help="An existing Ray cluster (host:port or 'auto'); default: a private local Ray, started only if "
+             "something must be computed.")] = None,
 ) -> None:
     """Search a space for the best architecture under cost constraints; rerun the same command to resume."""
     from zsdist.search.driver import run_search
@@ -123,10 +128,11 @@ def search(
 
 @app.command()
 def query(
-    sql: str = typer.Argument(..., help="SQL over the views scores, latency, truth, runs, wide, correlation, ..."),
-    results: str = typer.Option("results", help="Results folder or URI."),
-    fmt: str = typer.Option("table", "--format", "-f", help="table, csv or json."),
-    write: bool = typer.Option(False, help="Allow statements that can write files (COPY, EXPORT, ATTACH, SET, …)."),
+    sql: Annotated[str, typer.Argument(help="SQL over the views scores, latency, truth, runs, wide, correlation, …")],
+    results: Annotated[str, typer.Option(help="Results folder or URI.")] = "results",
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="How to print the rows.")] = Format.table,
+    write: Annotated[bool, typer.Option(help="Allow statements that can write files (COPY, EXPORT, ATTACH, SET, …).")
+                     ] = False,
 ) -> None:
     """Run DuckDB SQL over the results (read-only unless --write)."""
     from zsdist.store import Store
@@ -137,8 +143,8 @@ def query(
 
 @app.command()
 def compact(
-    run: str = typer.Argument(..., help="The finished run to compact."),
-    results: str = typer.Option("results", help="Results folder or URI."),
+    run: Annotated[str, typer.Argument(help="The finished run to compact.")],
+    results: Annotated[str, typer.Option(help="Results folder or URI.")] = "results",
 ) -> None:
     """Merge a finished run's shard files into one sorted file per table and space (queries then open a few files
     per run instead of hundreds); the run stays done, a relaunch recomputes nothing. Also writes the run's summary
@@ -153,9 +159,9 @@ def compact(
 
 @app.command()
 def report(
-    results: str = typer.Option("results", help="Results folder or URI."),
-    run: Optional[str] = typer.Option(None, help="Run id (default: the run started last)."),
-    out: str = typer.Option("report", help="Folder for report.html, report.md and the PNG plots."),
+    results: Annotated[str, typer.Option(help="Results folder or URI.")] = "results",
+    run: Annotated[Optional[str], typer.Option(help="Run id (default: the run started last).")] = None,
+    out: Annotated[str, typer.Option(help="Folder for report.html, report.md and the PNG plots.")] = "report",
 ) -> None:
     """Write an HTML page and Markdown with the correlation, selection and hardware tables and plots."""
     from zsdist.analysis.report import write_report
@@ -169,17 +175,18 @@ def report(
 
 @app.command()
 def ingest(
-    results: str = typer.Option("results", help="Results folder or URI."),
-    source: Optional[list[str]] = typer.Option(
-        None, help="Truth source(s) (nb201, nb101, transnas_micro, autoformer_tiny, pit) or latency table source(s) "
-                   "(hw_nas_bench, help); default: every truth source that is available."),
-    file: Optional[str] = typer.Option(
-        None, help="Read this file instead of the reference data (one --source): the layout's CSV/JSON, NASLib's "
-                   "zero-cost JSON (nb201, nb101, transnas_micro), or HELP's latency lists (a folder of .pt)."),
-    latency_tables: bool = typer.Option(True, help="Also load the published latency tables of the chosen sources' "
-                                                   "spaces (HW-NAS-Bench and HELP for nb201)."),
-    force: bool = typer.Option(False, help="Load a source that covers fewer architectures than the whole benchmark, "
-                                           "and replace what the results hold even with fewer rows."),
+    results: Annotated[str, typer.Option(help="Results folder or URI.")] = "results",
+    source: Annotated[Optional[list[str]], typer.Option(
+        help="Truth source(s) (nb201, nb101, transnas_micro, autoformer_tiny, pit) or latency table source(s) "
+             "(hw_nas_bench, help); default: every truth source that is available.")] = None,
+    file: Annotated[Optional[str], typer.Option(
+        help="Read this file instead of the reference data (one --source): the layout's CSV/JSON, NASLib's "
+             "zero-cost JSON (nb201, nb101, transnas_micro), or HELP's latency lists (a folder of .pt).")] = None,
+    latency_tables: Annotated[bool, typer.Option(help="Also load the published latency tables of the chosen "
+                                                      "sources' spaces (HW-NAS-Bench and HELP for nb201).")] = True,
+    force: Annotated[bool, typer.Option(help="Load a source that covers fewer architectures than the whole "
+                                             "benchmark, and replace what the results hold even with fewer rows.")
+                     ] = False,
 ) -> None:
     """Load ground truth into `truth` and device tables into `latency` (rewrites whole files; loading the same
     input again changes nothing)."""
@@ -198,7 +205,8 @@ app.add_typer(data_app, name="data")
 
 @data_app.command("status")
 def data_status(
-    verify: bool = typer.Option(False, help="Also check each file's contents against the sources table's checksum."),
+    verify: Annotated[bool, typer.Option(help="Also check each file's contents against the sources table's "
+                                              "checksum.")] = False,
 ) -> None:
     """List each reference-data source: embedded, in the data folder (ZSDIST_DATA), cached, or missing."""
     from zsdist.analysis.output import render
@@ -214,10 +222,11 @@ def data_status(
 
 @data_app.command("fetch")
 def data_fetch(
-    sources: Optional[list[str]] = typer.Argument(None, help="Sources to fetch (default: all that are not embedded)."),
-    from_: Optional[str] = typer.Option(
-        None, "--from", help="Take the files from this folder instead of the internet: a data folder in our layout, "
-                             "or the benchmarks' own files (e.g. a clone of their repository)."),
+    sources: Annotated[Optional[list[str]], typer.Argument(help="Sources to fetch (default: all that are not "
+                                                                "embedded).")] = None,
+    from_: Annotated[Optional[str], typer.Option(
+        "--from", help="Take the files from this folder instead of the internet: a data folder in our layout, or "
+                       "the benchmarks' own files (e.g. a clone of their repository).")] = None,
 ) -> None:
     """Download what is not embedded from its public source, check it, convert it and cache it."""
     from zsdist.refdata.fetch import fetch
@@ -227,16 +236,18 @@ def data_fetch(
 
 @app.command()
 def fewshot(
-    name: str = typer.Argument(..., help="Name of the new device, as workflows will write it in `latency`."),
-    from_file: Optional[str] = typer.Option(
-        None, "--from", help="CSV or Parquet of measurements, one row per measured network: space, arch (string or "
-                             "id), latency_ms; optional dataset (default: the space's first) and batch_size (default "
-                             "1, one per file). Errors number rows from 1 after the header."),
-    run: Optional[str] = typer.Option(None, help="Instead of --from: a run whose latency rows to fit on."),
-    device: str = typer.Option("cpu", help="With --run: the device of those rows (cpu, cuda, or any it names)."),
-    results: str = typer.Option("results", help="With --run: the results folder or URI."),
-    out: Optional[str] = typer.Option(None, help="Folder for NAME.json (default: the user folder where workflows "
-                                                 "find devices, $ZSDIST_HOME/devices or the platform's data folder)."),
+    name: Annotated[str, typer.Argument(help="Name of the new device, as workflows will write it in `latency`.")],
+    from_file: Annotated[Optional[str], typer.Option(
+        "--from", help="CSV or Parquet of measurements, one row per measured network: space, arch (string or id), "
+                       "latency_ms; optional dataset (default: the space's first) and batch_size (default 1, one "
+                       "per file). Errors number rows from 1 after the header.")] = None,
+    run: Annotated[Optional[str], typer.Option(help="Instead of --from: a run whose latency rows to fit on.")] = None,
+    device: Annotated[str, typer.Option(help="With --run: the device of those rows (cpu, cuda, or any it names).")
+                      ] = "cpu",
+    results: Annotated[str, typer.Option(help="With --run: the results folder or URI.")] = "results",
+    out: Annotated[Optional[str], typer.Option(help="Folder for NAME.json (default: the user folder where workflows "
+                                                    "find devices, $ZSDIST_HOME/devices or the platform's data "
+                                                    "folder).")] = None,
 ) -> None:
     """Fit a new latency device from a few measured networks (5 or more; 20 rank the rest well) under a prior
     meta-learned from 29 devices' tables, and save it where workflows find it."""
@@ -251,6 +262,7 @@ def fewshot(
     if from_file is not None:
         measurements, source = read_measurements(from_file), {"file": str(Path(from_file).resolve())}
     else:
+        assert run is not None  # one of the two, checked above
         measurements, source = run_measurements(results, run, device), {"run_id": run, "device": device,
                                                                         "results": results}
     done = fit_device(name, measurements, source, Path(out) if out else None)
@@ -262,7 +274,7 @@ def fewshot(
 
 @app.command()
 def schema(
-    markdown: bool = typer.Option(False, help="The README's key tables instead of the JSON Schema."),
+    markdown: Annotated[bool, typer.Option(help="The README's key tables instead of the JSON Schema.")] = False,
 ) -> None:
     """Print the workflow file's JSON Schema (for editors), or its keys as Markdown tables."""
     import json
@@ -299,12 +311,14 @@ def proxies() -> None:
 
 @app.command()
 def compare(
-    run_a: Optional[str] = typer.Argument(None, help="The reference run id (e.g. last night's)."),
-    run_b: Optional[str] = typer.Argument(None, help="The run id to check against it."),
-    latest: Optional[str] = typer.Option(None, help="Instead of two ids: the two newest runs whose id starts so."),
-    results: str = typer.Option("results", help="Results folder or URI holding both runs."),
-    value_tol: float = typer.Option(1e-6, help="Relative change of a value that counts as drift."),
-    corr_tol: float = typer.Option(0.01, help="Change of Spearman ρ against test accuracy that counts as drift."),
+    run_a: Annotated[Optional[str], typer.Argument(help="The reference run id (e.g. last night's).")] = None,
+    run_b: Annotated[Optional[str], typer.Argument(help="The run id to check against it.")] = None,
+    latest: Annotated[Optional[str], typer.Option(help="Instead of two ids: the two newest runs whose id starts "
+                                                       "so.")] = None,
+    results: Annotated[str, typer.Option(help="Results folder or URI holding both runs.")] = "results",
+    value_tol: Annotated[float, typer.Option(help="Relative change of a value that counts as drift.")] = 1e-6,
+    corr_tol: Annotated[float, typer.Option(help="Change of Spearman ρ against test accuracy that counts as drift.")
+                        ] = 0.01,
 ) -> None:
     """List proxies whose values or correlations moved between two runs; exit 1 when any did."""
     from zsdist.analysis.output import render
@@ -324,13 +338,13 @@ def compare(
 
 @app.command()
 def bench(
-    name: str = typer.Argument(..., help="Which benchmark: proxies, scaling, latency, gpu (and others registered)."),
-    quick: bool = typer.Option(False, help="A smaller sample, for a fast look."),
+    name: Annotated[BenchName, typer.Argument(help="Which benchmark.")],
+    quick: Annotated[bool, typer.Option(help="A smaller sample, for a fast look.")] = False,
 ) -> None:
     """Measure speed, printed as ratios against a baseline measured in the same run."""
-    from zsdist.bench import BENCHES
+    from zsdist.bench import run_bench
 
-    typer.echo(BENCHES.get(name)(quick))
+    typer.echo(run_bench(name, quick))
 
 
 class Interrupted(BaseException):

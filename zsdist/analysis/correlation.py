@@ -10,7 +10,6 @@ from collections.abc import Callable, Sequence
 
 import duckdb
 import numpy as np
-from scipy import stats
 
 
 def _pearson(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -23,6 +22,8 @@ def _pearson(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 def _codes(v: np.ndarray) -> np.ndarray:
     """Values → dense integer ranks 0..k-1: a monotone map, so every rank statistic is unchanged."""
+    from scipy import stats
+
     return stats.rankdata(v, method="dense").astype(np.int64) - 1
 
 
@@ -38,6 +39,8 @@ def _spearman(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def _kendall(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    from scipy import stats  # imported when a query computes it: scipy.stats costs a second at every CLI start
+
     return np.array([stats.kendalltau(a, b).statistic for a, b in zip(np.atleast_2d(x), np.atleast_2d(y))])
 
 
@@ -66,6 +69,8 @@ def bootstrap_interval(x: Sequence[float], y: Sequence[float], statistic: str, r
     scipy's own interval would; NULL when fewer than 3 pairs."""
     if len(x) < 3 or resamples < 1:
         return None
+    from scipy import stats
+
     transform, fn = STATISTICS[statistic]
     # undefined resamples get a value outside every correlation's range, so that scipy's own interval (unused)
     # stays finite instead of warning; they are dropped below

@@ -6,9 +6,16 @@ import io
 import json
 import math
 from collections.abc import Sequence
+from enum import Enum
 from typing import Any
 
-FORMATS = ("table", "csv", "json")
+
+class Format(str, Enum):
+    """How `zsdist query` prints rows."""
+
+    table = "table"
+    csv = "csv"
+    json = "json"
 
 
 def _cell(value: Any) -> str:

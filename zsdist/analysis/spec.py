@@ -60,6 +60,8 @@ class AnalysisSpec:
 
 
 def _values(columns: list[str], types: list[str], rows: list[tuple]) -> str:
+    """A view's SELECT of constant rows: a view cannot hold bound parameters, so the spec's own typed values are
+    written as literals cast to their column types."""
     if not rows:  # an empty table that still has its columns
         return "SELECT " + ", ".join(f"NULL::{t} AS {c}" for c, t in zip(columns, types)) + " WHERE false"
     body = ", ".join("(" + ", ".join(f"{v!r}::{t}" for v, t in zip(row, types)) + ")" for row in rows)

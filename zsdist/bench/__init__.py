@@ -1,20 +1,22 @@
 """Benchmarks (`zsdist bench NAME`): each measures speed as ratios against a baseline taken in the same run.
 
-A benchmark module registers `fn(quick: bool) -> str` (the printed report) with `@register_bench(name)` and is
-imported at the bottom of this file.
+Benchmark NAME is the module zsdist/bench/NAME.py with `run(quick: bool) -> str` (the printed report). A module is
+imported only when its benchmark runs, so that `zsdist bench --help` lists the names without importing torch.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from zsdist.registry import Registry
-
-Bench = Callable[[bool], str]
-BENCHES: Registry[Bench] = Registry("benchmark")
+import importlib
+from enum import Enum
 
 
-def register_bench(name: str) -> Callable[[Bench], Bench]:
-    return BENCHES.register(name)
+class BenchName(str, Enum):
+    gpu = "gpu"
+    latency = "latency"
+    proxies = "proxies"
+    queries = "queries"
+    scaling = "scaling"
+    search = "search"
 
 
-from zsdist.bench import gpu, latency, proxies, queries, scaling, search  # noqa: E402,F401  (registers them)
+def run_bench(name: BenchName, quick: bool) -> str:
+    return importlib.import_module(f"zsdist.bench.{name.value}").run(quick)

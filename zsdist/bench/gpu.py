@@ -14,7 +14,6 @@ import time
 
 import torch
 
-from zsdist.bench import register_bench
 from zsdist.bench.work import Work
 from zsdist.data import load_batch
 from zsdist.proxies import resolve_proxies
@@ -102,8 +101,7 @@ def _measure(cells: list[int], in_flight: int) -> tuple[float, float]:
     return len(cells) / took, sum(samples) / len(samples) if samples else float("nan")
 
 
-@register_bench("gpu")
-def bench_gpu(quick: bool) -> str:
+def run(quick: bool) -> str:
     return report(_cells(quick), counted=1 if quick else 2, batch_size=64)
 
 

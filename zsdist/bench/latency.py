@@ -26,7 +26,6 @@ from hw_models.measure import cpu_name, measure
 from hw_models.meta import DevicePrior, adapt
 from hw_models.predict import fit_fewshot, fit_layerwise, within10
 from hw_models.tables import FAMILIES, HWNB_DEVICES, distinct_devices, hwnb_tables, table_for
-from zsdist.bench import register_bench
 from zsdist.spaces import create_space
 from zsdist.spaces.nb201 import OPS, decode
 
@@ -290,8 +289,7 @@ def transfer_section(n_nb201: int, n_resnet: int) -> list[str]:
             f"slower half {np.median(ratio[~small]):.2f}"]
 
 
-@register_bench("latency")
-def bench_latency(quick: bool) -> str:
+def run(quick: bool) -> str:
     """Accuracy of the latency predictors against the tables, few-shot, and across spaces on this CPU."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)

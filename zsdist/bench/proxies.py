@@ -16,7 +16,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from zsdist.bench import register_bench
 from zsdist.bench.work import Work
 from zsdist.data import Batch, load_batch
 from zsdist.proxies import resolve_proxies
@@ -138,8 +137,7 @@ def _survey_speedup(space, cell: int, batch: Batch) -> tuple[float, float]:
     return _cpu(reference), ours
 
 
-@register_bench("proxies")
-def bench_proxies(quick: bool) -> str:
+def run(quick: bool) -> str:
     """Per cell: each proxy alone and the whole set, seconds / FLOPs / floor / ratio; the reference speed-up."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)

@@ -28,7 +28,6 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 import pyarrow as pa
 
-from zsdist.bench import register_bench
 from zsdist.errors import ZsdistError
 from zsdist.store import Store
 
@@ -170,8 +169,7 @@ def measure(results: str, ids: list[str], out: str) -> dict[str, float]:
     }
 
 
-@register_bench("queries")
-def bench_queries(quick: bool) -> str:
+def run(quick: bool) -> str:
     from zsdist.compaction import compact_run
     from zsdist.truth import ingest
 

@@ -7,7 +7,6 @@ import time
 import ray
 import torch
 
-from zsdist.bench import register_bench
 from zsdist.plan import Shard
 from zsdist.run import launch
 from zsdist.shard import compute_shard
@@ -44,8 +43,7 @@ def _warm() -> None:
     time.sleep(0.5)
 
 
-@register_bench("scaling")
-def scaling(quick: bool) -> str:
+def run(quick: bool) -> str:
     n = 16 if quick else 64
     sizes = (1, 8, n) if quick else (1, 8, DEFAULT_SHARD, 64)
     with tempfile.TemporaryDirectory() as tmp:

@@ -21,7 +21,6 @@ from dataclasses import replace
 import numpy as np
 import pyarrow.dataset as pads
 
-from zsdist.bench import register_bench
 from zsdist.search.spec import Constraint, Objective, SearchSpec, StrategySpec
 from zsdist.spaces.nb101 import cache_dir
 
@@ -220,8 +219,7 @@ def _scaling(quick: bool) -> list[str]:
     return lines
 
 
-@register_bench("search")
-def search(quick: bool) -> str:
+def run(quick: bool) -> str:
     import os
 
     lines = []
