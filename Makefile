@@ -11,7 +11,7 @@ endif
 # torch/torchvision are pinned to the pair this project is tested with; timm needs torchvision.
 TORCH := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: setup quickstart test bench clean
+.PHONY: setup quickstart lint test bench clean
 
 setup: $(VENV)/.installed
 
@@ -27,6 +27,11 @@ quickstart: setup
 	$(BIN)/zsdist launch --workflow workflows/quickstart.toml --output results
 
 # Everything that can run here (slow tests too); what cannot (no full data, GPU or Chromium) is skipped with reasons.
+# Lint (ruff) and types (mypy), as configured in pyproject.toml.
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
 # The venv's bin comes first on PATH: a Ray Job's entrypoint runs `python -m zsdist` as a cluster node would.
 test: setup
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -q -m ""

@@ -28,9 +28,9 @@ class Key:
     hashed: bool = True  # part of the run's identity (a setting that changes a number or the shard layout)
 
 
-def key(help: str, *, default: Any = MISSING, **options: Any) -> Any:
-    """A dataclass field that is a TOML key."""
-    return dataclasses.field(default=default, metadata={"key": Key(help, **options)})
+def key(text: str, *, default: Any = MISSING, **options: Any) -> Any:
+    """A dataclass field that is a TOML key; `text` is its help."""
+    return dataclasses.field(default=default, metadata={"key": Key(text, **options)})
 
 
 def keys(cls: type) -> dict[str, tuple[dataclasses.Field, Key]]:
