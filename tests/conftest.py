@@ -1,5 +1,6 @@
-"""Shared fixtures: a local Ray and small workflows written to tmp folders; the markers that skip what this machine
-cannot run, each with its reason.
+"""Shared fixtures: a local Ray, the CLI run in this process, small workflows written to tmp folders, the
+repository's and the test fixtures' folders; the markers that skip what this machine cannot run, each with its reason.
+Test modules request these as fixtures and import nothing from here.
 
 The default run needs only the package's embedded data and the fixtures under tests/fixtures. Tests marked
 `fulldata` need a data folder in ZSDIST_DATA (../shared/data in CI; `make test` sets it when that folder exists).
@@ -14,9 +15,6 @@ import warnings
 from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parent.parent
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
 def _full_data_missing() -> str | None:
@@ -54,9 +52,6 @@ def pytest_collection_modifyitems(config, items):
                     reasons[marker] = check()
                 if reasons[marker]:
                     item.add_marker(pytest.mark.skip(reason=reasons[marker]))
-
-
-NB201_EXAMPLE = "|avg_pool_3x3~0|+|skip_connect~0|none~1|+|nor_conv_1x1~0|avg_pool_3x3~1|nor_conv_1x1~2|"
 
 
 FOREIGN_RAY = """
@@ -122,24 +117,34 @@ def cli(monkeypatch, capfd):
     return run
 
 
-def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    """`zsdist *args` in this process: exit status, stdout, stderr."""
-    from zsdist.cli import main
-
-    monkeypatch.setattr(sys, "argv", ["zsdist", *args])
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-    out, err = capsys.readouterr()
-    return exit_info.value.code, out, err
+@pytest.fixture(scope="session")
+def repo() -> Path:
+    """The repository's root folder."""
+    return Path(__file__).resolve().parent.parent
 
 
-def write_workflow(folder: Path, body: str, name: str = "wf.toml") -> Path:
-    path = folder / name
-    path.write_text(body)
-    return path
+@pytest.fixture(scope="session")
+def fixtures_dir() -> Path:
+    """tests/fixtures: small excerpts of the reference files, in their own formats."""
+    return Path(__file__).resolve().parent / "fixtures"
 
 
-SMALL_WORKFLOW = """
+@pytest.fixture(scope="session")
+def workflow_file():
+    """`workflow_file(folder, body, name="wf.toml")` → the path of that workflow file, written into folder; session
+    scope, so module-scoped fixtures can write workflows too."""
+    def write(folder: Path, body: str, name: str = "wf.toml") -> Path:
+        path = folder / name
+        path.write_text(body)
+        return path
+
+    return write
+
+
+@pytest.fixture(scope="session")
+def small_workflow() -> str:
+    """A small NB201 workflow (6 cells, 2 datasets, 4 proxies, 3 shards) as a template: `.format(output=FOLDER)`."""
+    return """
 [run]
 name = "small"
 output = "{output}"

@@ -7,12 +7,16 @@ import subprocess
 import sys
 
 import pytest
-from conftest import SMALL_WORKFLOW, run_cli, write_workflow
 
 
-def _bad_workflow(tmp_path, old: str, new: str) -> str:
-    body = SMALL_WORKFLOW.format(output=tmp_path / "out").replace(old, new)
-    return str(write_workflow(tmp_path, body))
+@pytest.fixture
+def bad_workflow(tmp_path, small_workflow, workflow_file):
+    """`bad_workflow(old, new)` → the path of the small workflow with `old` replaced by `new`."""
+    def write(old: str, new: str) -> str:
+        body = small_workflow.format(output=tmp_path / "out").replace(old, new)
+        return str(workflow_file(tmp_path, body))
+
+    return write
 
 
 @pytest.mark.parametrize("old, new, message", [
@@ -26,33 +30,33 @@ def _bad_workflow(tmp_path, old: str, new: str) -> str:
      "arch id 15625 is outside space 'nb201'"),
     ('datasets = ["cifar10", "imagenet16_120"]', 'datasets = ["cifar1O"]', "unknown dataset 'cifar1O'"),
 ])
-def test_bad_workflow_exits_2_with_one_line(tmp_path, monkeypatch, capsys, old, new, message):
-    code, _, err = run_cli(monkeypatch, capsys, "launch", "--workflow", _bad_workflow(tmp_path, old, new))
+def test_bad_workflow_exits_2_with_one_line(cli, bad_workflow, old, new, message):
+    code, _, err = cli("launch", "--workflow", bad_workflow(old, new))
     assert code == 2
     assert err.count("\n") == 1 and err.startswith("error: ") and message in err
 
 
-def test_missing_workflow_file(tmp_path, monkeypatch, capsys):
-    code, _, err = run_cli(monkeypatch, capsys, "launch", "--workflow", str(tmp_path / "none.toml"))
+def test_missing_workflow_file(tmp_path, cli):
+    code, _, err = cli("launch", "--workflow", str(tmp_path / "none.toml"))
     assert code == 2 and "does not exist" in err
 
 
-def test_missing_data_path(tmp_path, monkeypatch, capsys):
+def test_missing_data_path(tmp_path, monkeypatch, cli):
     monkeypatch.setenv("ZSDIST_DATA", str(tmp_path / "no-data"))
-    code, _, err = run_cli(monkeypatch, capsys, "ingest", "--results", str(tmp_path / "r"))
+    code, _, err = cli("ingest", "--results", str(tmp_path / "r"))
     assert code == 2 and f"ZSDIST_DATA={tmp_path / 'no-data'} is not a folder" in err
 
 
-def test_unwritable_output(tmp_path, monkeypatch, capsys):
+def test_unwritable_output(tmp_path, cli, small_workflow, workflow_file):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
-    workflow = str(write_workflow(tmp_path, SMALL_WORKFLOW.format(output=blocker / "results")))
-    code, _, err = run_cli(monkeypatch, capsys, "launch", "--workflow", workflow)
+    workflow = str(workflow_file(tmp_path, small_workflow.format(output=blocker / "results")))
+    code, _, err = cli("launch", "--workflow", workflow)
     assert code == 2 and f"output folder {blocker / 'results'} is not writable" in err
 
 
-def test_bad_sql_is_one_line(tmp_path, monkeypatch, capsys):
-    code, _, err = run_cli(monkeypatch, capsys, "query", "SELEC 1", "--results", str(tmp_path))
+def test_bad_sql_is_one_line(tmp_path, cli):
+    code, _, err = cli("query", "SELEC 1", "--results", str(tmp_path))
     assert code == 2 and err.startswith("error: query failed") and err.count("\n") == 1
 
 
@@ -61,17 +65,17 @@ def test_bad_sql_is_one_line(tmp_path, monkeypatch, capsys):
     ("json", lambda out: json.loads(out) == [{"space": "nb201", "n": 15625}]),
     ("table", lambda out: "nb201" in out and "15625" in out and "(1 row)" in out),
 ])
-def test_query_formats(tmp_path, monkeypatch, capsys, fmt, check):
+def test_query_formats(tmp_path, cli, fmt, check):
     args = ("ingest", "--results", str(tmp_path), "--source", "nb201", "--no-latency-tables")
-    assert run_cli(monkeypatch, capsys, *args)[0] == 0
+    assert cli(*args)[0] == 0
     sql = "SELECT space, count(*) AS n FROM truth WHERE metric = 'test_acc' AND dataset = 'cifar10' GROUP BY space"
-    code, out, _ = run_cli(monkeypatch, capsys, "query", sql, "--results", str(tmp_path), "--format", fmt)
+    code, out, _ = cli("query", sql, "--results", str(tmp_path), "--format", fmt)
     assert code == 0 and check(out.strip())
 
 
-def test_listings(monkeypatch, capsys):
-    assert "15,625" in run_cli(monkeypatch, capsys, "spaces")[1]
-    out = run_cli(monkeypatch, capsys, "proxies")[1]
+def test_listings(cli):
+    assert "15,625" in cli("spaces")[1]
+    out = cli("proxies")[1]
     assert {"params", "flops", "synflow", "naswot"} <= {line.split()[0] for line in out.splitlines()}
 
 
@@ -82,20 +86,20 @@ def test_console_script_reports_errors_with_status_2(tmp_path):
     assert done.returncode == 2 and "nope" in done.stderr and "Traceback" not in done.stderr
 
 
-def test_missing_images_fail_before_any_shard_is_dispatched(tmp_path, monkeypatch, capsys):
-    body = SMALL_WORKFLOW.format(output=tmp_path / "out").replace(
+def test_missing_images_fail_before_any_shard_is_dispatched(tmp_path, cli, small_workflow, workflow_file):
+    body = small_workflow.format(output=tmp_path / "out").replace(
         "shard_size = 2", f'shard_size = 2\ndata = {{ cifar10 = "{tmp_path}/missing.npz" }}')
-    code, _, err = run_cli(monkeypatch, capsys, "launch", "--workflow", str(write_workflow(tmp_path, body)))
+    code, _, err = cli("launch", "--workflow", str(workflow_file(tmp_path, body)))
     assert code == 2 and err.count("\n") == 1 and "missing image data" in err
     assert not list((tmp_path / "out").rglob("*.parquet"))
 
 
 @pytest.mark.fulldata  # HELP's tables are fetched, not embedded
-def test_ingest_loads_truth_and_latency_tables_idempotently(tmp_path, monkeypatch, capsys):
+def test_ingest_loads_truth_and_latency_tables_idempotently(tmp_path, cli):
     from zsdist.analysis.views import connect
 
     for _ in range(2):
-        code, out, _ = run_cli(monkeypatch, capsys, "ingest", "--results", str(tmp_path), "--source", "nb201")
+        code, out, _ = cli("ingest", "--results", str(tmp_path), "--source", "nb201")
         assert code == 0 and "latency tables hw_nas_bench: 281250 rows" in out
     con = connect(str(tmp_path))
     assert con.execute("SELECT count(*) FROM truth").fetchone()[0] == 15_625 * 6

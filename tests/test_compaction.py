@@ -9,7 +9,6 @@ import shutil
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import SMALL_WORKFLOW, run_cli, write_workflow
 
 from zsdist.analysis.views import connect
 from zsdist.compaction import compact_run
@@ -23,14 +22,14 @@ ROWS_SQL = "SELECT * EXCLUDE (seconds) FROM scores ORDER BY ALL"  # seconds are 
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory, local_ray):
+def runs(tmp_path_factory, local_ray, small_workflow, workflow_file):
     """The small workflow launched twice into two folders: as shard files, and compacted at the end."""
     folder = tmp_path_factory.mktemp("compaction")
     out = {}
     for name, compact in (("shards", False), ("compacted", True)):
         output = folder / name
         ingest(Store(str(output)), "nb201")
-        wf = load_workflow(write_workflow(folder, SMALL_WORKFLOW.format(output=output), f"{name}.toml"))
+        wf = load_workflow(workflow_file(folder, small_workflow.format(output=output), f"{name}.toml"))
         launch(wf, show_progress=False, compact=compact)
         out[name] = (wf, output)
     return out
@@ -63,15 +62,15 @@ def test_a_compacted_run_is_still_done(runs):
     assert (again.shards_done, again.shards_skipped) == (0, 3) and path.stat().st_mtime_ns == before
 
 
-def test_compact_command_merges_shard_files_and_keeps_the_rows(runs, tmp_path, monkeypatch, capsys):
+def test_compact_command_merges_shard_files_and_keeps_the_rows(runs, tmp_path, cli):
     wf, source = runs["shards"]
     output = tmp_path / "results"
     shutil.copytree(source, output)
     before = connect(str(output)).execute(ROWS_SQL).fetchall()
-    code, out, _ = run_cli(monkeypatch, capsys, "compact", wf.run_id, "--results", str(output))
+    code, out, _ = cli("compact", wf.run_id, "--results", str(output))
     assert code == 0 and "3 shard files merged into 1 compacted files (48 rows)" in out
     assert connect(str(output)).execute(ROWS_SQL).fetchall() == before
-    code, out, _ = run_cli(monkeypatch, capsys, "compact", wf.run_id, "--results", str(output))
+    code, out, _ = cli("compact", wf.run_id, "--results", str(output))
     assert code == 0 and "compacted already" in out
 
 
@@ -105,13 +104,12 @@ def test_a_damaged_compacted_file_is_set_aside_and_recomputed(runs, tmp_path, ca
     assert connect(str(output)).execute(ROWS_SQL).fetchall() == before
 
 
-def test_compacting_an_unknown_unfinished_or_damaged_run_is_refused_in_one_line(runs, tmp_path, monkeypatch,
-                                                                               capsys):
+def test_compacting_an_unknown_unfinished_or_damaged_run_is_refused_in_one_line(runs, tmp_path, cli):
     wf, source = runs["shards"]
     output = tmp_path / "results"
     shutil.copytree(source, output)
-    compact = lambda: run_cli(monkeypatch, capsys, "compact", wf.run_id, "--results", str(output))
-    code, _, err = run_cli(monkeypatch, capsys, "compact", "nope", "--results", str(output))
+    compact = lambda: cli("compact", wf.run_id, "--results", str(output))
+    code, _, err = cli("compact", "nope", "--results", str(output))
     assert code == 2 and err.count("\n") == 1 and "no run 'nope'" in err
     shard = _partition(output, wf) / "j00-s00002.parquet"
     shard.write_bytes(b"PAR1")

@@ -4,7 +4,6 @@ from __future__ import annotations
 import sys
 
 import pytest
-from conftest import write_workflow
 
 from zsdist.cli import main
 from zsdist.compare import compare_runs
@@ -30,13 +29,13 @@ shard_size = 5
 
 
 @pytest.fixture(scope="module")
-def three_runs(tmp_path_factory, local_ray):
+def three_runs(tmp_path_factory, local_ray, workflow_file):
     folder = tmp_path_factory.mktemp("compare")
     output = folder / "results"
     ingest(Store(str(output)), "nb201")
     ids = []
     for name, seed in (("night-1", 0), ("night-2", 0), ("night-3", 1)):
-        wf = load_workflow(write_workflow(folder, BODY.format(name=name, output=output, seed=seed), f"{name}.toml"))
+        wf = load_workflow(workflow_file(folder, BODY.format(name=name, output=output, seed=seed), f"{name}.toml"))
         ids.append(launch(wf, show_progress=False).run_id)
     return str(output), ids
 

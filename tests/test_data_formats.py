@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import SMALL_WORKFLOW, run_cli, write_workflow
 
 from zsdist.data import load_batch
 from zsdist.errors import ZsdistError
@@ -90,11 +89,12 @@ def test_a_reference_source_by_name_is_looked_up_and_missing_says_how_to_fetch_i
         load_batch("cifar10", 4, 0, source="cifar10_test")
 
 
-def test_a_launch_on_a_truncated_npz_stops_in_one_line_before_anything_runs(tmp_path, monkeypatch, capsys):
+def test_a_launch_on_a_truncated_npz_stops_in_one_line_before_anything_runs(tmp_path, cli, small_workflow,
+                                                                            workflow_file):
     bad = tmp_path / "cut.npz"
     bad.write_bytes(embedded_path("images/cifar10_sample.npz").read_bytes()[:5_000])
-    body = SMALL_WORKFLOW.format(output=tmp_path / "out").replace(
+    body = small_workflow.format(output=tmp_path / "out").replace(
         "shard_size = 2", f'shard_size = 2\ndata = {{ cifar10 = "{bad}" }}')
-    code, _, err = run_cli(monkeypatch, capsys, "launch", "--workflow", str(write_workflow(tmp_path, body)))
+    code, _, err = cli("launch", "--workflow", str(workflow_file(tmp_path, body)))
     assert code == 2 and err.count("\n") == 1 and str(bad) in err and "Traceback" not in err
     assert not (tmp_path / "out").exists()

@@ -2,14 +2,13 @@
 ground truth come embedded, and the launch loads the truth itself when the results folder lacks it."""
 from __future__ import annotations
 
-from conftest import SMALL_WORKFLOW, run_cli, write_workflow
 
-
-def test_a_fresh_install_launches_to_the_correlation_table(tmp_path, monkeypatch, capsys, local_ray):
+def test_a_fresh_install_launches_to_the_correlation_table(tmp_path, monkeypatch, cli, small_workflow, workflow_file,
+                                                           local_ray):
     monkeypatch.delenv("ZSDIST_DATA", raising=False)
     monkeypatch.setenv("ZSDIST_CACHE", str(tmp_path / "cache"))
-    workflow = write_workflow(tmp_path, SMALL_WORKFLOW.format(output=tmp_path / "results"))
-    code, out, err = run_cli(monkeypatch, capsys, "launch", "--workflow", str(workflow))
+    workflow = workflow_file(tmp_path, small_workflow.format(output=tmp_path / "results"))
+    code, out, err = cli("launch", "--workflow", str(workflow))
     assert code == 0, err
     assert "loaded the nb201 ground truth" in err
     table = [line.split() for line in out.splitlines() if line.startswith("nb201 ")]

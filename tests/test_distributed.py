@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 import ray
-from conftest import REPO, write_workflow
 from ray.cluster_utils import Cluster
 
 from zsdist.analysis.views import connect
@@ -71,9 +70,9 @@ def _add_node(c: Cluster):
                 raise
 
 
-def _workflow(tmp_path: Path, name: str, n: int, shard: int):
+def _workflow(workflow_file, tmp_path: Path, name: str, n: int, shard: int):
     body = WORKFLOW.format(name=name, output=tmp_path / "results", n=n, shard=shard)
-    return load_workflow(write_workflow(tmp_path, body))
+    return load_workflow(workflow_file(tmp_path, body))
 
 
 def _score_files(output: Path) -> dict[str, int]:
@@ -86,18 +85,18 @@ def _rows_exactly_once(output: Path, n_archs: int) -> None:
     assert total == distinct == n_archs * 3
 
 
-def test_shards_land_on_different_nodes(cluster, tmp_path):
+def test_shards_land_on_different_nodes(cluster, tmp_path, workflow_file):
     c, workers = cluster
-    wf = _workflow(tmp_path, "spread", 6, 1)
+    wf = _workflow(workflow_file, tmp_path, "spread", 6, 1)
     summary = launch(wf, address=c.address, show_progress=False)
     assert summary.shards_done == 6 and len(set(summary.nodes)) >= 2  # every worker node, none on the head
     _rows_exactly_once(tmp_path / "results", 6)
 
 
-def test_killing_a_worker_node_mid_run_loses_and_duplicates_nothing(cluster, tmp_path):
+def test_killing_a_worker_node_mid_run_loses_and_duplicates_nothing(cluster, tmp_path, workflow_file):
     c, workers = cluster
     doomed = _add_node(c)
-    wf = _workflow(tmp_path, "node-dies", 16, 2)
+    wf = _workflow(workflow_file, tmp_path, "node-dies", 16, 2)
     ray.init(address=c.address)
     killed = []
 
@@ -120,9 +119,9 @@ def test_killing_a_worker_node_mid_run_loses_and_duplicates_nothing(cluster, tmp
     _rows_exactly_once(tmp_path / "results", 16)
 
 
-def test_a_killed_driver_resumes_only_the_missing_shards(cluster, tmp_path):
+def test_a_killed_driver_resumes_only_the_missing_shards(cluster, tmp_path, workflow_file):
     c, _ = cluster
-    wf_path = write_workflow(tmp_path, WORKFLOW.format(name="resume", output=tmp_path / "results", n=16, shard=2))
+    wf_path = workflow_file(tmp_path, WORKFLOW.format(name="resume", output=tmp_path / "results", n=16, shard=2))
     driver = subprocess.Popen([sys.executable, "-m", "zsdist", "launch", "--workflow", str(wf_path), "--address",
                                c.address], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
@@ -139,20 +138,20 @@ def test_a_killed_driver_resumes_only_the_missing_shards(cluster, tmp_path):
     _rows_exactly_once(tmp_path / "results", 16)
 
 
-def test_a_workflow_submitted_as_a_ray_job_completes(cluster, tmp_path):
-    wf_path = write_workflow(tmp_path, WORKFLOW.format(name="job", output=tmp_path / "results", n=4, shard=2))
+def test_a_workflow_submitted_as_a_ray_job_completes(cluster, tmp_path, workflow_file):
+    wf_path = workflow_file(tmp_path, WORKFLOW.format(name="job", output=tmp_path / "results", n=4, shard=2))
     assert submit(f"http://127.0.0.1:{DASHBOARD_PORT}", str(wf_path), None) == 0
     _rows_exactly_once(tmp_path / "results", 4)
     assert connect(str(tmp_path / "results")).execute("SELECT count(*) FROM runs WHERE finished IS NOT NULL"
                                                       ).fetchone()[0] == 1
 
 
-def test_shipped_cluster_yaml_passes_rays_schema(tmp_path):
-    config = load_cluster_config(str(REPO / "cluster.yaml"))
+def test_shipped_cluster_yaml_passes_rays_schema(tmp_path, repo):
+    config = load_cluster_config(str(repo / "cluster.yaml"))
     assert config["provider"]["type"] == "aws"
     assert any("GPU" in str(t) or "g5" in str(t["node_config"]) for t in config["available_node_types"].values())
     broken = tmp_path / "bad.yaml"
-    text = (REPO / "cluster.yaml").read_text()
+    text = (repo / "cluster.yaml").read_text()
     broken.write_text(text.replace("max_workers: 8\nupscaling", "max_workers: lots\nupscaling"))
     with pytest.raises(ZsdistError, match="invalid cluster file"):
         load_cluster_config(str(broken))

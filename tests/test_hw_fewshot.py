@@ -10,7 +10,6 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 import pytest
-from conftest import run_cli, write_workflow
 from scipy.stats import spearmanr
 
 from hw_models import DEVICES
@@ -49,11 +48,10 @@ def _rows(ids: list[int], y: np.ndarray) -> list[dict]:
     return [{"space": "nb201", "arch": SPACE.arch_str(i), "latency_ms": float(y[i])} for i in ids]
 
 
-def test_fewshot_from_a_csv_saves_in_the_user_folder_and_ranks_the_rest(board, home, tmp_path, monkeypatch, capsys):
+def test_fewshot_from_a_csv_saves_in_the_user_folder_and_ranks_the_rest(board, home, tmp_path, cli):
     shot, rest, y = board
     shipped = sorted(p.name for p in PARAMS_DIR.rglob("*"))
-    code, out, err = run_cli(monkeypatch, capsys, "fewshot", "myboard", "--from", _csv(tmp_path / "m.csv",
-                                                                                        _rows(shot, y)))
+    code, out, err = cli("fewshot", "myboard", "--from", _csv(tmp_path / "m.csv", _rows(shot, y)))
     assert code == 0, err
     assert f"fitted on {SHOT} networks at batch 1" in out and str(home / "myboard.json") in out
     assert 'latency = ["myboard"]' in out and "(workflows look in" not in out
@@ -66,13 +64,13 @@ def test_fewshot_from_a_csv_saves_in_the_user_folder_and_ranks_the_rest(board, h
     assert DEVICES.get("myboard").source == "predicted"  # found by name in the user folder
 
 
-def test_fewshot_reads_parquet_with_arch_ids_and_writes_where_told(board, home, tmp_path, monkeypatch, capsys):
+def test_fewshot_reads_parquet_with_arch_ids_and_writes_where_told(board, home, tmp_path, cli):
     shot, _, y = board
     table = pa.table({"space": ["nb201"] * SHOT, "arch": shot, "latency_ms": y[shot],
                       "dataset": ["cifar10"] * SHOT, "batch_size": [1] * SHOT})
     pq.write_table(table, tmp_path / "m.parquet")
-    code, out, err = run_cli(monkeypatch, capsys, "fewshot", "pboard", "--from", str(tmp_path / "m.parquet"),
-                             "--out", str(tmp_path / "elsewhere"))
+    code, out, err = cli("fewshot", "pboard", "--from", str(tmp_path / "m.parquet"),
+                         "--out", str(tmp_path / "elsewhere"))
     assert code == 0, err
     assert (tmp_path / "elsewhere" / "pboard.json").is_file() and f"(workflows look in {home})" in out
     assert not (home / "pboard.json").exists()
@@ -94,10 +92,10 @@ BAD_FILES = [
 
 
 @pytest.mark.parametrize("kind, edit, message", BAD_FILES, ids=[b[0] for b in BAD_FILES])
-def test_bad_measurement_files_exit_2_with_one_line(board, home, tmp_path, monkeypatch, capsys, kind, edit, message):
+def test_bad_measurement_files_exit_2_with_one_line(board, home, tmp_path, cli, kind, edit, message):
     shot, _, y = board
     path = _csv(tmp_path / "m.csv", edit(_rows(shot[:10], y)))
-    code, _, err = run_cli(monkeypatch, capsys, "fewshot", "myboard", "--from", path)
+    code, _, err = cli("fewshot", "myboard", "--from", path)
     assert code == 2 and err.count("\n") == 1 and re.search(message, err), err
     assert not home.exists()
 
@@ -108,10 +106,10 @@ def test_bad_measurement_files_exit_2_with_one_line(board, home, tmp_path, monke
     (("edgegpu", "--from", "x.csv"), "'edgegpu' cannot name a fitted device"),
     (("My Board", "--run", "r"), "'My Board' cannot name a fitted device"),
 ])
-def test_bad_fewshot_arguments_exit_2(home, tmp_path, monkeypatch, capsys, args, message):
+def test_bad_fewshot_arguments_exit_2(home, tmp_path, monkeypatch, cli, args, message):
     (tmp_path / "x.csv").write_text("space,arch,latency_ms\n")
     monkeypatch.chdir(tmp_path)
-    code, _, err = run_cli(monkeypatch, capsys, "fewshot", *args)
+    code, _, err = cli("fewshot", *args)
     assert code == 2 and err.count("\n") == 1 and message in err, err
 
 
@@ -121,21 +119,19 @@ def _latency_row(arch_id: int, device: str, latency: float | None, batch_size: i
             "status": status, "error": None, "details": None}
 
 
-def test_fewshot_from_a_runs_rows_skips_failed_other_batch_and_other_device_rows(board, home, tmp_path, monkeypatch,
-                                                                                 capsys):
+def test_fewshot_from_a_runs_rows_skips_failed_other_batch_and_other_device_rows(board, home, tmp_path, cli):
     shot, rest, y = board
     rows = [_latency_row(i, "board", float(y[i])) for i in shot]
     rows += [_latency_row(rest[0], "board", None, status="error"), _latency_row(rest[1], "board", 1e3, batch_size=8),
              _latency_row(rest[2], "cpu", 1e3)]
     Store(str(tmp_path / "results")).write("latency", rows, "shard-0", run_id="board-run", space="nb201")
-    code, out, err = run_cli(monkeypatch, capsys, "fewshot", "runboard", "--run", "board-run", "--device", "board",
-                             "--results", str(tmp_path / "results"))
+    code, out, err = cli("fewshot", "runboard", "--run", "board-run", "--device", "board",
+                         "--results", str(tmp_path / "results"))
     assert code == 0, err
     predictor = load("runboard", home)
     assert sorted(SPACE.parse(n["arch"]) for n in predictor.fit["networks"]) == sorted(shot)
     assert predictor.fit["source"] == {"run_id": "board-run", "device": "board", "results": str(tmp_path / "results")}
-    code, _, err = run_cli(monkeypatch, capsys, "fewshot", "runboard", "--run", "nope", "--results",
-                           str(tmp_path / "results"))
+    code, _, err = cli("fewshot", "runboard", "--run", "nope", "--results", str(tmp_path / "results"))
     assert code == 2 and "run 'nope' in" in err and "has no ok batch-1 latency rows of device 'cpu'" in err
 
 
@@ -153,20 +149,20 @@ shard_size = 2
 """
 
 
-def _launch(tmp_path, monkeypatch, capsys, name: str, space: str, dataset: str, ids: list[int]):
-    path = write_workflow(tmp_path, WORKFLOW.format(name=name, output=tmp_path / "results", space=space,
-                                                    dataset=dataset, ids=ids), f"{name}.toml")
-    code, out, err = run_cli(monkeypatch, capsys, "launch", "--workflow", str(path))
+def _launch(tmp_path, cli, workflow_file, name: str, space: str, dataset: str, ids: list[int]):
+    path = workflow_file(tmp_path, WORKFLOW.format(name=name, output=tmp_path / "results", space=space,
+                                                   dataset=dataset, ids=ids), f"{name}.toml")
+    code, out, err = cli("launch", "--workflow", str(path))
     rows = pads.dataset(tmp_path / "results" / "latency", partitioning="hive").to_table().to_pylist()
     return code, err, [r for r in rows if r["run_id"].startswith(name)]
 
 
-def test_workflows_name_a_fitted_device_and_runs_keep_its_document(board, home, tmp_path, monkeypatch, capsys,
+def test_workflows_name_a_fitted_device_and_runs_keep_its_document(board, home, tmp_path, cli, workflow_file,
                                                                    local_ray):
     shot, rest, y = board
-    run_cli(monkeypatch, capsys, "fewshot", "wfboard", "--from", _csv(tmp_path / "m.csv", _rows(shot, y)))
+    cli("fewshot", "wfboard", "--from", _csv(tmp_path / "m.csv", _rows(shot, y)))
     saved = json.loads((home / "wfboard.json").read_text())
-    code, err, rows = _launch(tmp_path, monkeypatch, capsys, "nb", "nb201", "cifar10", rest[:4])
+    code, err, rows = _launch(tmp_path, cli, workflow_file, "nb", "nb201", "cifar10", rest[:4])
     assert code == 0, err
     assert len(rows) == 4 and {r["source"] for r in rows} == {"predicted"} and {r["status"] for r in rows} == {"ok"}
     details = json.loads(rows[0]["details"])
@@ -178,12 +174,12 @@ def test_workflows_name_a_fitted_device_and_runs_keep_its_document(board, home, 
     assert np.allclose([predicted[i] for i in rest[:4]], expected, rtol=1e-9)
 
     # NATS-SSS networks (other channel counts) lie beyond the NB201 cells it was fitted on: flagged, warned once
-    code, err, rows = _launch(tmp_path, monkeypatch, capsys, "sss", "nats_sss", "cifar10", [0, 1, 32767])
+    code, err, rows = _launch(tmp_path, cli, workflow_file, "sss", "nats_sss", "cifar10", [0, 1, 32767])
     assert code == 0, err
     assert all(json.loads(r["details"])["extrapolated"] for r in rows)
     assert err.count("warning:") == 1 and "device 'wfboard' predicts nats_sss networks (cifar10) beyond" in err
 
     # a refit under the same name must not mix into the run that used the first fit
-    run_cli(monkeypatch, capsys, "fewshot", "wfboard", "--from", _csv(tmp_path / "m.csv", _rows(rest[-20:], y)))
-    code, err, _ = _launch(tmp_path, monkeypatch, capsys, "nb", "nb201", "cifar10", rest[:4])
+    cli("fewshot", "wfboard", "--from", _csv(tmp_path / "m.csv", _rows(rest[-20:], y)))
+    code, err, _ = _launch(tmp_path, cli, workflow_file, "nb", "nb201", "cifar10", rest[:4])
     assert code == 2 and "device 'wfboard' was refitted after run" in err

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import NB201_EXAMPLE, SMALL_WORKFLOW, write_workflow
+from examples import NB201_EXAMPLE
 from scipy import stats
 
 from zsdist.analysis.views import connect
@@ -22,10 +22,10 @@ def _files(root: Path, table: str) -> dict[str, float]:
 
 
 @pytest.fixture(scope="module")
-def small_run(tmp_path_factory, local_ray):
+def small_run(tmp_path_factory, local_ray, small_workflow, workflow_file):
     folder = tmp_path_factory.mktemp("small")
     output = folder / "results"
-    wf = load_workflow(write_workflow(folder, SMALL_WORKFLOW.format(output=output)))
+    wf = load_workflow(workflow_file(folder, small_workflow.format(output=output)))
     ingest(Store(str(output)), "nb201")
     return wf, output, launch(wf, show_progress=False)
 
@@ -104,7 +104,7 @@ def test_ingest_is_idempotent(tmp_path):
     assert best == pytest.approx(94.37, abs=0.01)
 
 
-def test_params_rank_nb201_cells_like_the_survey(tmp_path, local_ray):
+def test_params_rank_nb201_cells_like_the_survey(tmp_path, local_ray, workflow_file):
     """Spearman of #params against cifar10 test accuracy is about 0.75 over all cells (ZiCo, Table 1)."""
     body = f"""
 [run]
@@ -117,7 +117,7 @@ archs = {{ sample = 300, seed = 11 }}
 proxies = ["params", "flops"]
 shard_size = 150
 """
-    wf = load_workflow(write_workflow(tmp_path, body))
+    wf = load_workflow(workflow_file(tmp_path, body))
     ingest(Store(str(tmp_path)), "nb201")
     launch(wf, show_progress=False)
     rho = dict(connect(str(tmp_path)).execute(
@@ -125,12 +125,12 @@ shard_size = 150
     assert 0.68 < rho["params"] < 0.82 and 0.66 < rho["flops"] < 0.80
 
 
-def test_output_as_a_filesystem_uri_and_dated_run_ids(tmp_path, local_ray):
-    body = SMALL_WORKFLOW.format(output=f"file://{tmp_path}/res")
+def test_output_as_a_filesystem_uri_and_dated_run_ids(tmp_path, local_ray, small_workflow, workflow_file):
+    body = small_workflow.format(output=f"file://{tmp_path}/res")
     body = body.replace('name = "small"', 'name = "nightly"\ndated = true')
-    wf = load_workflow(write_workflow(tmp_path, body))
+    wf = load_workflow(workflow_file(tmp_path, body))
     assert re.fullmatch(r"nightly-\d{8}-[0-9a-f]{12}", wf.run_id)
-    assert wf.config_hash == load_workflow(write_workflow(tmp_path, SMALL_WORKFLOW.format(output="x").replace(
+    assert wf.config_hash == load_workflow(workflow_file(tmp_path, small_workflow.format(output="x").replace(
         'name = "small"', 'name = "nightly"'), "plain.toml")).config_hash
     launch(wf, show_progress=False)
     assert len(list((tmp_path / "res" / "scores").rglob("*.parquet"))) == 3
@@ -138,10 +138,10 @@ def test_output_as_a_filesystem_uri_and_dated_run_ids(tmp_path, local_ray):
 
 
 @pytest.mark.fulldata
-def test_latency_devices_land_in_the_latency_table(tmp_path, local_ray):
-    body = SMALL_WORKFLOW.format(output=tmp_path).replace(
+def test_latency_devices_land_in_the_latency_table(tmp_path, local_ray, small_workflow, workflow_file):
+    body = small_workflow.format(output=tmp_path).replace(
         'proxies = ["params", "flops", "synflow", "naswot"]', 'proxies = ["params"]\nlatency = ["raspi4", "cpu"]')
-    wf = load_workflow(write_workflow(tmp_path, body))
+    wf = load_workflow(workflow_file(tmp_path, body))
     summary = launch(wf, show_progress=False)
     assert summary.shards_done == 6  # 3 proxy shards + 3 latency shards
     con = connect(str(tmp_path))
@@ -158,14 +158,14 @@ def test_latency_devices_land_in_the_latency_table(tmp_path, local_ray):
 
 
 @pytest.mark.fulldata
-def test_truth_selection_takes_every_architecture_with_ground_truth(tmp_path):
-    body = SMALL_WORKFLOW.format(output=tmp_path).replace('space = "nb201"', 'space = "pit"').replace(
+def test_truth_selection_takes_every_architecture_with_ground_truth(tmp_path, small_workflow, workflow_file):
+    body = small_workflow.format(output=tmp_path).replace('space = "nb201"', 'space = "pit"').replace(
         'datasets = ["cifar10", "imagenet16_120"]', 'datasets = ["cifar100_224"]').replace(
         "archs = { ids = [0, 9009, 10798, 15624, 777, 4321] }", 'archs = "truth"')
-    ids = load_workflow(write_workflow(tmp_path, body)).jobs[0].arch_ids()
+    ids = load_workflow(workflow_file(tmp_path, body)).jobs[0].arch_ids()
     truth = ingest(Store(str(tmp_path)), "pit")
     assert len(ids) == 100 and truth == 600
     assert {r[0] for r in connect(str(tmp_path)).execute("SELECT DISTINCT arch_id FROM truth").fetchall()} == set(ids)
     with pytest.raises(ZsdistError, match="no ground truth"):
-        load_workflow(write_workflow(tmp_path, body.replace('space = "pit"', 'space = "nats_sss"').replace(
+        load_workflow(workflow_file(tmp_path, body.replace('space = "pit"', 'space = "nats_sss"').replace(
             'datasets = ["cifar100_224"]', 'datasets = ["cifar10"]'), "sss.toml"))

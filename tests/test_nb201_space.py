@@ -6,7 +6,7 @@ import os
 
 import pytest
 import torch
-from conftest import NB201_EXAMPLE
+from examples import NB201_EXAMPLE
 
 from zsdist.errors import ZsdistError
 from zsdist.proxies.cost import count_flops

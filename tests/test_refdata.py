@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO, run_cli
 
 from zsdist.errors import ZsdistError
 from zsdist.refdata.digest import content_digest, file_sha256
@@ -80,20 +79,20 @@ def test_a_truncated_table_in_the_data_folder_is_refused(tmp_path, monkeypatch):
         read_table("hw_nas_bench/hw_cifar10.csv")
 
 
-def test_status_lists_each_source_where_it_is_and_how_to_get_it(monkeypatch, capsys):
-    code, out, _ = run_cli(monkeypatch, capsys, "data", "status", "--verify")
+def test_status_lists_each_source_where_it_is_and_how_to_get_it(cli):
+    code, out, _ = cli("data", "status", "--verify")
     lines = {line.split()[0]: line for line in out.splitlines() if line and line.split()[0] in SOURCES}
     assert code == 0 and sorted(lines) == SOURCES.names()
     assert "embedded" in lines["nb201"] and "contents verified" in lines["nb201"]
     assert "missing" in lines["nb101"] and "run `zsdist data fetch nb101`" in lines["nb101"]
 
 
-def test_data_modules_import_no_heavy_library():
+def test_data_modules_import_no_heavy_library(repo):
     code = ("import sys, zsdist.data, zsdist.truth, zsdist.settings, zsdist.ingest, zsdist.refwrite, "
             "zsdist.refdata.sources, zsdist.refdata.fetch, zsdist.refdata.convert, zsdist.refdata.formats, "
             "zsdist.refdata.build; print(sorted(m for m in ('torch', 'ray', 'duckdb', 'pyarrow') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "PYTHONPATH": str(REPO)})
+                          env={**os.environ, "PYTHONPATH": str(repo)})
     assert done.returncode == 0 and done.stdout.strip() == "[]", done.stderr
 
 

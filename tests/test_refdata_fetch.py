@@ -13,13 +13,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import FIXTURES, run_cli
 from PIL import Image
 
 from zsdist.refdata.digest import content_digest
 from zsdist.refdata.sources import SOURCES, Download, RefFile
 from zsdist.settings import locate
 
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 RAW = FIXTURES / "naslib" / "zc_nasbench101_head.json"  # NASLib's own file (its first 3 entries)
 LAYOUT = FIXTURES / "layout" / "nb101_head.csv"  # the reference layout rows of the same cells
 NAME = "naslib/data/zc_nasbench101.json"
@@ -91,52 +91,52 @@ def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _fetch(monkeypatch, capsys, *args):
-    code, out, err = run_cli(monkeypatch, capsys, "data", "fetch", *args)
+def _fetch(cli, *args):
+    code, out, err = cli("data", "fetch", *args)
     assert "Traceback" not in err
     return code, err
 
 
-def test_fetch_downloads_checks_converts_and_caches(server, cache, monkeypatch, capsys):
+def test_fetch_downloads_checks_converts_and_caches(server, cache, monkeypatch, cli):
     server.files[f"/{NAME}"] = RAW.read_bytes()
     _point_nb101_at(monkeypatch, _url(server), _sha(RAW.read_bytes()))
-    code, err = _fetch(monkeypatch, capsys, "nb101")
+    code, err = _fetch(cli, "nb101")
     assert code == 0 and "nb101: verified and cached" in err
     # NASLib's JSON → the reference CSV rows, byte for byte
     assert (cache / TARGET).read_bytes() == LAYOUT.read_bytes()
     assert _files(cache) == [cache / TARGET]  # no download or work files left behind
     assert locate(TARGET) == ("cache", cache / TARGET)
     requests = len(server.log)
-    code, err = _fetch(monkeypatch, capsys, "nb101")
+    code, err = _fetch(cli, "nb101")
     assert code == 0 and "already in the cache" in err and len(server.log) == requests
 
 
-def test_a_download_with_the_wrong_checksum_is_refused_and_nothing_is_cached(server, cache, monkeypatch, capsys):
+def test_a_download_with_the_wrong_checksum_is_refused_and_nothing_is_cached(server, cache, monkeypatch, cli):
     server.files[f"/{NAME}"] = RAW.read_bytes().replace(b"92.578125", b"92.578126")
     _point_nb101_at(monkeypatch, _url(server), _sha(RAW.read_bytes()))
-    code, err = _fetch(monkeypatch, capsys, "nb101")
+    code, err = _fetch(cli, "nb101")
     assert code == 2 and err.splitlines()[-1].startswith("error: ") and "checksum mismatch" in err
     assert "nothing cached" in err and _files(cache) == []
 
 
-def test_converted_contents_that_differ_from_the_reference_are_refused(server, cache, monkeypatch, capsys):
+def test_converted_contents_that_differ_from_the_reference_are_refused(server, cache, monkeypatch, cli):
     server.files[f"/{NAME}"] = RAW.read_bytes().replace(b"92.578125", b"92.578126")
     _point_nb101_at(monkeypatch, _url(server), None)  # no raw checksum known: the contents decide
-    code, err = _fetch(monkeypatch, capsys, "nb101")
+    code, err = _fetch(cli, "nb101")
     assert code == 2 and "does not hold the reference data" in err.splitlines()[-1] and _files(cache) == []
 
 
-def test_an_interrupted_download_leaves_nothing_and_the_rerun_resumes(server, cache, monkeypatch, capsys):
+def test_an_interrupted_download_leaves_nothing_and_the_rerun_resumes(server, cache, monkeypatch, cli):
     body = RAW.read_bytes()
     server.files[f"/{NAME}"] = body
     server.cut[f"/{NAME}"] = 1_000
     _point_nb101_at(monkeypatch, _url(server), _sha(body))
-    code, err = _fetch(monkeypatch, capsys, "nb101")
+    code, err = _fetch(cli, "nb101")
     assert code == 2 and "stopped after 1,000 bytes" in err and "run the same command again" in err
     assert locate(TARGET) is None  # nothing usable: only the partial download waits to be resumed
     (part,) = _files(cache)
     assert part.name.endswith(".part") and part.stat().st_size == 1_000
-    code, err = _fetch(monkeypatch, capsys, "nb101")
+    code, err = _fetch(cli, "nb101")
     assert code == 0 and server.log[-1] == (f"/{NAME}", "bytes=1000-")
     assert (cache / TARGET).read_bytes() == LAYOUT.read_bytes() and _files(cache) == [cache / TARGET]
 
@@ -147,35 +147,35 @@ def _closed_port() -> int:
         return s.getsockname()[1]
 
 
-def test_from_a_folder_offline_raw_files_or_the_data_layout(cache, tmp_path, monkeypatch, capsys):
+def test_from_a_folder_offline_raw_files_or_the_data_layout(cache, tmp_path, monkeypatch, cli):
     _point_nb101_at(monkeypatch, f"http://127.0.0.1:{_closed_port()}", _sha(RAW.read_bytes()))
     clone = tmp_path / "NASLib"  # the benchmark's own repository layout
     (clone / NAME).parent.mkdir(parents=True)
     (clone / NAME).write_bytes(RAW.read_bytes())
-    code, _ = _fetch(monkeypatch, capsys, "nb101", "--from", str(clone))
+    code, _ = _fetch(cli, "nb101", "--from", str(clone))
     assert code == 0 and (cache / TARGET).read_bytes() == LAYOUT.read_bytes()
     (cache / TARGET).unlink()
     folder = tmp_path / "data"  # a data folder in zsdist's layout
     (folder / TARGET).parent.mkdir(parents=True)
     (folder / TARGET).write_bytes(LAYOUT.read_bytes())
-    code, _ = _fetch(monkeypatch, capsys, "nb101", "--from", str(folder))
+    code, _ = _fetch(cli, "nb101", "--from", str(folder))
     assert code == 0 and (cache / TARGET).read_bytes() == LAYOUT.read_bytes()
     (cache / TARGET).unlink()
-    code, err = _fetch(monkeypatch, capsys, "nb101", "--from", str(tmp_path / "data" / "nb101"))
+    code, err = _fetch(cli, "nb101", "--from", str(tmp_path / "data" / "nb101"))
     assert code == 2 and "holds neither naslib/data/zc_nasbench101.json nor zc_nasbench101.json" in err
     assert _files(cache) == []
 
 
-def test_offline_without_a_folder_says_how_to_fetch_from_one(cache, monkeypatch, capsys):
+def test_offline_without_a_folder_says_how_to_fetch_from_one(cache, monkeypatch, cli):
     _point_nb101_at(monkeypatch, f"http://127.0.0.1:{_closed_port()}", None)
-    code, err = _fetch(monkeypatch, capsys, "nb101")
+    code, err = _fetch(cli, "nb101")
     assert code == 2 and "cannot download" in err and "--from DIR" in err.splitlines()[-1] and _files(cache) == []
 
 
-def test_embedded_and_unknown_sources(cache, monkeypatch, capsys):
-    code, err = _fetch(monkeypatch, capsys, "nb201")
+def test_embedded_and_unknown_sources(cache, cli):
+    code, err = _fetch(cli, "nb201")
     assert code == 0 and "nb201: embedded in the package; nothing to fetch" in err
-    code, err = _fetch(monkeypatch, capsys, "nb2O1")
+    code, err = _fetch(cli, "nb2O1")
     assert code == 2 and err == "error: unknown data source 'nb2O1'; did you mean 'nb201'? " \
         f"(known: {', '.join(SOURCES.names())})\n"
 

@@ -6,7 +6,6 @@ import logging
 import re
 
 import pytest
-from conftest import SMALL_WORKFLOW, write_workflow
 
 from zsdist.analysis.views import connect, user_errors
 from zsdist.compare import compare_runs
@@ -31,12 +30,12 @@ def s3_results(local_ray):
 
 
 @pytest.fixture(scope="module")
-def remote_run(s3_results, tmp_path_factory):
+def remote_run(s3_results, tmp_path_factory, small_workflow, workflow_file):
     folder = tmp_path_factory.mktemp("remote")
     store = Store(s3_results)
     store.filesystem[0].create_dir("results")
     ingest(store, "nb201")
-    wf = load_workflow(write_workflow(folder, SMALL_WORKFLOW.format(output="unused")))
+    wf = load_workflow(workflow_file(folder, small_workflow.format(output="unused")))
     summary = launch(wf, output=s3_results, show_progress=False, compact=True)
     return store, wf, summary
 

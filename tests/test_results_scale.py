@@ -7,7 +7,6 @@ import shutil
 from datetime import datetime, timezone
 
 import pytest
-from conftest import run_cli
 
 from zsdist.analysis.summary import ensure_summary, is_current
 from zsdist.analysis.views import connect, user_errors
@@ -59,17 +58,16 @@ def test_opening_reads_no_score_and_other_runs_stay_unread(history, tmp_path):
     assert "\n" not in message and len(named) == 1 and f"launch run {RUNS[1]} again" in message
 
 
-def test_a_damaged_file_is_named_on_the_command_line(history, tmp_path, monkeypatch, capsys):
+def test_a_damaged_file_is_named_on_the_command_line(history, tmp_path, cli):
     folder = tmp_path / "results"
     shutil.copytree(history.uri, folder)
     summary = folder / "run_stats" / f"run_id={RUNS[0]}" / "summary.parquet"
     summary.write_bytes(b"PAR1" + b"\0" * 64)
-    code, _, err = run_cli(monkeypatch, capsys, "query", "SELECT sum(rows) FROM run_stats", "--results", str(folder))
+    code, _, err = cli("query", "SELECT sum(rows) FROM run_stats", "--results", str(folder))
     assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
     assert f"results file {summary} is not readable Parquet" in err and f"zsdist compact {RUNS[0]}" in err
-    assert run_cli(monkeypatch, capsys, "compact", RUNS[0], "--results", str(folder))[0] == 0  # the advice holds
-    code, out, _ = run_cli(monkeypatch, capsys, "query", "SELECT sum(rows) AS n FROM run_stats", "--results",
-                           str(folder), "--format", "csv")
+    assert cli("compact", RUNS[0], "--results", str(folder))[0] == 0  # the advice holds
+    code, out, _ = cli("query", "SELECT sum(rows) AS n FROM run_stats", "--results", str(folder), "--format", "csv")
     assert code == 0 and out.split() == ["n", str(len(RUNS) * 3 * CELLS * 27)]
     assert list((folder / "_broken" / "run_stats").rglob("summary.parquet.*"))
 

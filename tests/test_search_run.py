@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import run_cli
 
 from hw_models.tables import hwnb_tables
 from zsdist.analysis.report import write_report
@@ -213,16 +212,16 @@ def test_a_proxy_undefined_on_the_space_stops_the_search_before_it_starts(tmp_pa
     assert not (tmp_path / "results").exists()
 
 
-def test_the_cli_prints_one_line_for_a_bad_search_file(tmp_path, monkeypatch, capsys):
+def test_the_cli_prints_one_line_for_a_bad_search_file(tmp_path, cli):
     path = search_file(tmp_path)
     path.write_text(path.read_text().replace("budget", "budgte"))
-    code, out, err = run_cli(monkeypatch, capsys, "search", "--workflow", str(path))
+    code, out, err = cli("search", "--workflow", str(path))
     assert code == 2 and out == "" and err.strip().count("\n") == 0 and "did you mean 'budget'" in err
 
 
-def test_the_cli_reports_the_pick_and_the_report_has_a_search_section(searched, tmp_path, monkeypatch, capsys):
+def test_the_cli_reports_the_pick_and_the_report_has_a_search_section(searched, tmp_path, cli):
     spec, root, summary = searched
-    code, out, _ = run_cli(monkeypatch, capsys, "search", "--workflow", str(root.parent / "s.toml"))
+    code, out, _ = cli("search", "--workflow", str(root.parent / "s.toml"))
     assert code is None or code == 0
     assert f"pick: {summary.pick['arch']}" in out and "0 shards computed" in out
     report = write_report(str(root), spec.run_id, str(tmp_path / "report"))

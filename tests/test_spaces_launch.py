@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import pytest
-from conftest import write_workflow
 
 from zsdist.analysis.views import connect
 from zsdist.run import launch
@@ -23,9 +22,9 @@ def workflow_text(output: str, jobs: list) -> str:
 
 @pytest.mark.fulldata  # ImageNet-224 images (mbv2, resnet, and the TransNAS / PiT stand-ins)
 @pytest.mark.parametrize("jobs", [JOBS, pytest.param(JOBS + [NB101_JOB], marks=pytest.mark.slow, id="with-nb101")])
-def test_small_launch_over_every_space(tmp_path, local_ray, jobs):
+def test_small_launch_over_every_space(tmp_path, local_ray, workflow_file, jobs):
     output = tmp_path / "results"
-    wf = load_workflow(write_workflow(tmp_path, workflow_text(str(output), jobs)))
+    wf = load_workflow(workflow_file(tmp_path, workflow_text(str(output), jobs)))
     summary = launch(wf, show_progress=False)
     assert summary.shards_done == 2 * sum(len(ids) for _, _, ids in jobs)  # a proxy and a latency shard each
     con = connect(str(output))
