@@ -11,8 +11,9 @@ def test_a_fresh_install_launches_to_the_correlation_table(tmp_path, monkeypatch
     code, out, err = cli("launch", "--workflow", str(workflow))
     assert code == 0, err
     assert "loaded the nb201 ground truth" in err
+    # space, dataset, metric, proxy, n, …: the primary metric (test accuracy) of each dataset
     table = [line.split() for line in out.splitlines() if line.startswith("nb201 ")]
-    assert {(row[1], row[2]) for row in table} == {(d, p) for d in ("cifar10", "imagenet16_120")
-                                                   for p in ("params", "flops", "synflow", "naswot")}
+    assert {(row[1], row[2], row[3]) for row in table} == {
+        (d, "test_acc", p) for d in ("cifar10", "imagenet16_120") for p in ("params", "flops", "synflow", "naswot")}
     # every architecture has its ground truth (NASWOT is nan on the all-`none` cell 0)
-    assert all(int(row[3]) == (5 if row[2] == "naswot" else 6) for row in table), out
+    assert all(int(row[4]) == (5 if row[3] == "naswot" else 6) for row in table), out

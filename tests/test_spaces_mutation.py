@@ -50,8 +50,7 @@ def test_nb101_mutation_stays_inside_a_small_nb101(tmp_path, monkeypatch):
     assert len({len(space.cell(i)[0]) for i in ids}) >= 3
 
 
-@pytest.mark.skipif(not os.environ.get("ZSDIST_SLOW"), reason="needs the full 423,624-cell table (minutes, "
-                    "once per cache folder); set ZSDIST_SLOW=1")
+@pytest.mark.slow  # the full 423,624-cell table: minutes, once per cache folder
 def test_nb101_mutation_stays_inside_the_full_space():
     space = create_space("nb101")
     check_walk(space, walk(space, WALK))
