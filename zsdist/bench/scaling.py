@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+from typing import cast
 
 import ray
 import torch
@@ -16,7 +17,7 @@ from zsdist.version import code_version
 from zsdist.workflow import Archs, Job, Workflow
 
 PROXIES = ("params", "flops", "synflow", "naswot")
-DEFAULT_SHARD = Job.__dataclass_fields__["shard_size"].default
+DEFAULT_SHARD = cast(int, Job.__dataclass_fields__["shard_size"].default)
 
 
 def _workflow(n: int, shard_size: int, output: str) -> Workflow:
@@ -51,7 +52,8 @@ def scaling(quick: bool) -> str:
     with tempfile.TemporaryDirectory() as tmp:
         _in_process(2, f"{tmp}/warm")  # first-call costs (imports, data load) belong to neither side
         base = _in_process(n, f"{tmp}/base")
-        ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+        # ray takes a level's name as well as its number; its stubs say int
+        ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")  # type: ignore[arg-type]
         try:
             ray.get([_warm.remote() for _ in range(2)])
             lines = [f"NB201 cifar10, {n} cells, proxies {', '.join(PROXIES)}, batch 64, one thread per worker",
