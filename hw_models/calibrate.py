@@ -49,6 +49,13 @@ def fit_table_device(device: str, fit_ids: np.ndarray, features: np.ndarray, dat
     return fit_layerwise(device, features[ok], y[ok], seed=seed, fit=record)
 
 
+def cifar10_latency(device: str) -> np.ndarray:
+    """A device's CIFAR-10 latency column (ms per NB201 cell): every table device measured CIFAR-10."""
+    table = table_for(device, DATASET)
+    assert table is not None
+    return table.latency_ms
+
+
 def all_cells() -> np.ndarray:
     """Features of every NB201 cell (CIFAR-10, batch 1)."""
     return space_features(SPACE, list(range(5**6)), DATASET)
@@ -60,7 +67,7 @@ def device_prior(features: np.ndarray, devices: tuple[str, ...] | None = None) -
     device, as in HELP, where a GPU at batch 1, 32 and 256 is three devices: features at batch 256 would put the
     plain FLOP and byte sums of a held-out batch-256 GPU far outside every table's range."""
     devices = distinct_devices() if devices is None else devices
-    tables = [(d, table_for(d, DATASET).latency_ms) for d in devices]
+    tables = [(d, cifar10_latency(d)) for d in devices]
     fit = {"space": SPACE, "dataset": DATASET, "cells": 5**6, "feature_batch_size": 1,
            "tables": [f"{HWNB_FOLDER}/{HWNB_FILES[DATASET]}", HELP_FILE],
            "measured_batch_sizes": {d: table_batch_size(d) for d in devices if table_batch_size(d) != 1}}

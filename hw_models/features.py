@@ -173,7 +173,7 @@ def _critical_path(nodes: list[dict[str, Any]], outputs: list[int]) -> set[int]:
     """The longest chain of operators, each waiting for the last, that ends at the output: what a device that
     runs independent branches in parallel (or a latency-bound GPU launching kernels one by one) runs in sequence.
     It follows data flow as executed, zeros included (an `x * 0` still waits for x)."""
-    depth = []
+    depth: list[int] = []
     for node in nodes:  # nodes are in execution order, so producers come first
         depth.append((node["kind"] != "view") + max((depth[d] for d in node["deps"]), default=0))
     path: set[int] = set()

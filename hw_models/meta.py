@@ -131,8 +131,8 @@ def load_prior(path: Path = PRIOR_FILE) -> DevicePrior:
         raise ValueError(f"{path} is not a {PRIOR_FORMAT} v{PRIOR_VERSION} file for features v{FEATURES_VERSION}; "
                          f"refit it (python -m hw_models.calibrate)")
     fit = {**d["fit"], "sha256_16": hashlib.sha256(text.encode()).hexdigest()[:16]}
-    return DevicePrior(*(np.array(d[k]) for k in ("mean", "scale", "low", "high")), tuple(d["devices"]),
-                       np.array(d["weights"]), fit)
+    mean, scale, low, high = (np.array(d[k]) for k in ("mean", "scale", "low", "high"))
+    return DevicePrior(mean, scale, low, high, tuple(d["devices"]), np.array(d["weights"]), fit)
 
 
 def _rounded(values: np.ndarray) -> np.ndarray:
@@ -187,8 +187,8 @@ def adapt_weights(prior: DevicePrior, Z: np.ndarray, y: np.ndarray) -> Adaptatio
         evidence.append(-np.sum(np.log(np.diag(L))) - 0.5 * alpha @ alpha)
         SGt = scale * CGt + np.where(feature, feature_var, sum_var)[:, None] * G.T
         weights.append(mu + SGt @ np.linalg.solve(K, r))
-    evidence = np.array(evidence)
-    share = np.exp(evidence - evidence.max())
+    log_evidence = np.array(evidence)
+    share = np.exp(log_evidence - log_evidence.max())
     share /= share.sum()
     w = share @ np.array(weights)
     best = int(np.argmax(share))

@@ -16,6 +16,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -109,8 +110,16 @@ FLOOR_MS = 1e-3
 # Huber loss on log latency, quadratic within ±5 %: tables of phones and boards carry heavy-tailed timing noise,
 # and the median-like fit keeps more predictions within ±10 % than a mean fit.
 HUBER_DELTA = 0.05
+
+
+class PredictorKind(Protocol):
+    """A kind of predictor: its class rebuilds one from the `params` and `fit` of a saved document."""
+
+    def from_dict(self, device: str, d: dict, fit: dict) -> Any: ...
+
+
 # Saved kinds by name (hw_models.meta adds "meta"): each has predict, out_of_range, to_dict, from_dict and fit.
-PREDICTOR_KINDS: dict[str, type] = {"layerwise": LayerwisePredictor}
+PREDICTOR_KINDS: dict[str, PredictorKind] = {"layerwise": LayerwisePredictor}
 # A network counts as beyond the fitted ones where a feature leaves their range by more than this share of the
 # range (for a feature every fitted network shares: differs from it beyond rounding).
 RANGE_MARGIN = 0.1
@@ -197,12 +206,12 @@ def fit_layerwise(device: str, X: np.ndarray, y: np.ndarray, seed: int = 0, epoc
     Without a `correction` (hidden units, weight decay), it is chosen from CORRECTIONS by the share within ±10 %
     (then the log RMSE) on a seeded fifth of the fit networks, held out."""
     X, y = _check(X, y)
-    scores = {}
+    scores: dict[tuple[int, float], tuple[float, float]] = {}
     if correction is None:
         held = np.random.default_rng(seed).random(len(y)) < VALIDATION_SHARE
         scores = {c: _score(LayerwisePredictor(device, *_fit(X[~held], y[~held], seed, epochs, *c)).predict(X[held]),
                             y[held]) for c in CORRECTIONS}
-        correction = max(scores, key=scores.get)
+        correction = max(scores, key=lambda c: scores[c])
     hidden, weight_decay = correction
     record = {"n": len(y), "hidden": hidden, "epochs": epochs, "weight_decay": weight_decay, "seed": seed,
               "loss": f"huber(delta={HUBER_DELTA}) on log latency", **(fit or {})}
@@ -222,7 +231,8 @@ def _score(pred: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return within10(pred, y), -float(np.sqrt(np.mean(np.log(pred / y) ** 2)))
 
 
-def _fit(X: np.ndarray, y: np.ndarray, seed: int, epochs: int, hidden: int, weight_decay: float) -> tuple:
+def _fit(X: np.ndarray, y: np.ndarray, seed: int, epochs: int, hidden: int, weight_decay: float
+         ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, tuple[np.ndarray, ...]]:
     """additive, mean, std, low, high and mlp of a LayerwisePredictor; without hidden units the correction is
     left at zero."""
     additive = fit_additive(X, y)

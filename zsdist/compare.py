@@ -60,7 +60,9 @@ def compare_runs(results: str, run_a: str, run_b: str, value_tol: float = 1e-6, 
         cursor = con.execute(DRIFT_SQL, {**params, "value_tol": value_tol, "corr_tol": corr_tol})
         columns = [d[0] for d in cursor.description]
         rows = cursor.fetchall()
-        compared = con.execute(COMPARED_SQL, params).fetchone()[0]
+        count = con.execute(COMPARED_SQL, params).fetchone()
+        assert count is not None  # an aggregate without GROUP BY returns one row
+        compared = count[0]
     return Drift(columns, rows, compared)
 
 

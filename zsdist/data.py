@@ -87,7 +87,8 @@ def _load_folder(folder: Path, resolution: int) -> tuple[np.ndarray, np.ndarray]
         for file in sorted((folder / cls).iterdir()):
             try:
                 with Image.open(file) as img:
-                    images.append(np.asarray(img.convert("RGB").resize((resolution, resolution), Image.BILINEAR)))
+                    resized = img.convert("RGB").resize((resolution, resolution), Image.Resampling.BILINEAR)
+                    images.append(np.asarray(resized))
             except (UnidentifiedImageError, OSError) as exc:
                 raise ZsdistError(f"{file} is not a readable image ({exc})") from None
             labels.append(label)

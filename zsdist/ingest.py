@@ -48,6 +48,7 @@ def ingest(store: Store, names: Sequence[str] = (), file: str | None = None, for
     tables = [n for n in names if n in TABLE_SOURCES]
     if latency_tables and not file and any(TRUTH.get(n).space == TABLES_SPACE for n in truth):
         tables += [n for n in TABLE_SOURCES if n not in tables]
+    steps: list[tuple[str, str, tuple[str, ...], Callable[..., Written]]]
     steps = [("truth", n, (TRUTH.get(n).default_file,), lambda n=n: load(store, n, file, force)) for n in truth]
     steps += [("latency tables", n, TABLE_SOURCES[n], lambda n=n: _load_tables(store, n, file, force)) for n in tables]
     done = []

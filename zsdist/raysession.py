@@ -14,6 +14,7 @@ import signal
 import sys
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 from zsdist.errors import ZsdistError
 from zsdist.settings import CACHE_ENV, DATA_ENV
@@ -54,7 +55,7 @@ def ray_session(address: str | None = None, num_cpus: int | None = None, announc
         return
     logging.getLogger(_TOKEN_LOGGER).setLevel(logging.ERROR)
     handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
-    options = dict(include_dashboard=False, log_to_driver=True, logging_level="WARNING")
+    options: dict[str, Any] = dict(include_dashboard=False, log_to_driver=True, logging_level="WARNING")
     if address:
         ray.init(address=address, **options)
     else:

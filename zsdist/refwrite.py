@@ -51,5 +51,5 @@ def replace(store: Store, table: str, key: str, partition: dict[str, str], origi
     if existing is not None and existing[0] > len(data) and not force:
         raise ZsdistError(f"{path} holds {existing[0]:,} rows and the new input only {len(data):,}: not replacing "
                           f"it (a cut-short input?); pass --force to replace it anyway")
-    store.write(table, data, key, metadata={ORIGIN: origin}, **partition)
+    store.write(table, data, key, metadata={ORIGIN: origin}, row_group_size=None, **partition)
     return Written(path, len(data), unchanged=False)

@@ -11,6 +11,7 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import Any, Protocol
 
 import ray
 
@@ -73,7 +74,18 @@ def _host_info() -> str:
                        "cpus": os.cpu_count()}, sort_keys=True)
 
 
-def _record_run(store: Store, workflow: Workflow, finished: bool) -> None:
+class _Recorded(Protocol):
+    """What a run's row records: a workflow or a search spec."""
+
+    @property
+    def text(self) -> str: ...
+    @property
+    def config_hash(self) -> str: ...
+    @property
+    def run_id(self) -> str: ...
+
+
+def _record_run(store: Store, workflow: _Recorded, finished: bool) -> None:
     """One row per run: `started` is kept from the first launch, `finished` is set once every shard is done."""
     now = datetime.now(timezone.utc)
     previous = store.read("runs", "run", run_id=workflow.run_id)
@@ -275,7 +287,7 @@ def launch(workflow: Workflow, output: str | None = None, address: str | None = 
     store = Store(output or workflow.output)
     shards = list(plan(workflow))
     todo = _pending(store, shards)
-    summary = dict(run_id=workflow.run_id, output=store.uri, shards_total=len(shards))
+    summary: dict[str, Any] = dict(run_id=workflow.run_id, output=store.uri, shards_total=len(shards))
     if todo:
         check_inputs(workflow)  # before anything is written: a user mistake leaves the folder as it was
     devices = _fitted_devices(store, workflow)

@@ -107,7 +107,7 @@ def build(cls: type, raw: Any, where: str, **extra: Any) -> Any:
 def identity(obj: Any) -> dict:
     """The hashed keys of a built table, nested tables included, as JSON-ready values."""
     def plain(value: Any) -> Any:
-        if dataclasses.is_dataclass(value):
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
             return dataclasses.asdict(value)
         return list(value) if isinstance(value, tuple) else value
     return {name: plain(getattr(obj, name)) for name, (_, spec) in keys(type(obj)).items() if spec.hashed}
@@ -154,9 +154,10 @@ def markdown_table(cls: type, table: str) -> str:
 
 def _default(field: dataclasses.Field, spec: Key) -> Any:
     """A field's default as the file would write it (a table stored as key-value pairs is written `{}`)."""
+    default: Any = field.default  # callers pass fields that have one
     if (spec.json or {}).get("type") == "object":
-        return dict(field.default)
-    return list(field.default) if isinstance(field.default, tuple) else field.default
+        return dict(default)
+    return list(default) if isinstance(default, tuple) else default
 
 
 def _toml(value: Any) -> str:

@@ -78,7 +78,7 @@ def compute_shard(shard: Shard, version: str) -> list[dict]:
     by_name = {p.name: p for p in proxies}
     sources = dict(job.data)
     device = device_label(job.device)
-    rows = []
+    rows: list[dict] = []
     batches = {d: load_batch(d, job.batch_size, shard.seed, sources.get(d)) for d in job.datasets}
     for arch_id in shard.arch_ids:
         arch = space.arch_str(arch_id)

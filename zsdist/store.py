@@ -172,7 +172,7 @@ class Store:
             raise ZsdistError(f"output folder {self.uri} is not writable: {exc}") from None
 
     def write(self, table: str, rows: Sequence[dict] | pa.Table, key: str,
-              metadata: Mapping[bytes, bytes] | None = None, row_group_size: int | None = None,
+              metadata: Mapping[str, str] | Mapping[bytes, bytes] | None = None, row_group_size: int | None = None,
               **partition: str) -> str:
         """Write one file atomically: a temporary name in the same folder, then a rename (which replaces a file of
         the same name). `metadata` goes into the Parquet footer."""

@@ -139,7 +139,7 @@ def _read_nb101(path: Path) -> list[dict]:
     import json
 
     from zsdist.spaces import create_space
-    from zsdist.spaces.nb101 import OFFICIAL_OPS
+    from zsdist.spaces.nb101 import NB101, OFFICIAL_OPS
 
     if path.suffix.lower() == ".json":
         from zsdist.refdata.convert import nb101_rows
@@ -153,6 +153,7 @@ def _read_nb101(path: Path) -> list[dict]:
         except (json.JSONDecodeError, TypeError) as exc:
             raise ZsdistError(f"{path}: a matrix or ops cell is not JSON ({exc})") from None
     space = create_space("nb101")
+    assert isinstance(space, NB101)
     values: dict[int, list[float]] = {}
     for matrix, names, value in cells:
         unknown = set(names[1:-1]) - set(OFFICIAL_OPS)
@@ -187,7 +188,7 @@ def _vit_reader(space_name: str, arch_id: Callable[[Any, dict], int]) -> Callabl
         entries = _json(path)
         if not isinstance(entries, list):
             raise ZsdistError(f"{path} is not a JSON list of {{'arch': …, metric: value}} entries")
-        rows = []
+        rows: list[dict] = []
         for i, entry in enumerate(entries):
             if not isinstance(entry, dict) or "arch" not in entry:
                 raise ZsdistError(f"{path}: entry {i} has no 'arch'")

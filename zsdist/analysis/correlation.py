@@ -87,8 +87,10 @@ def bootstrap_interval(x: Sequence[float], y: Sequence[float], statistic: str, r
 
 
 def register_functions(con: duckdb.DuckDBPyConnection) -> None:
-    con.create_function("kendall_tau", kendall_tau, ["DOUBLE[]", "DOUBLE[]"], "DOUBLE", null_handling="special")
-    con.create_function("bootstrap_interval", bootstrap_interval,
+    # duckdb accepts null_handling as a string; its stubs want the enum
+    con.create_function("kendall_tau", kendall_tau, ["DOUBLE[]", "DOUBLE[]"], "DOUBLE",  # type: ignore[call-overload]
+                        null_handling="special")
+    con.create_function("bootstrap_interval", bootstrap_interval,  # type: ignore[call-overload]
                         ["DOUBLE[]", "DOUBLE[]", "VARCHAR", "BIGINT", "BIGINT"], "DOUBLE[]",
                         null_handling="special")
 

@@ -59,7 +59,9 @@ def hints(con: duckdb.DuckDBPyConnection, run_id: str, results: str | None = Non
         truth_datasets.setdefault(space, []).append(dataset)
     costs = {tuple(r) for r in con.execute("SELECT DISTINCT space, dataset, cost = 'flops' FROM hw_candidates "
                                            "WHERE run_id = $run", params).fetchall()}
-    smallest_pool = con.execute("SELECT min(pool_size) FROM pool_specs").fetchone()[0]
+    smallest = con.execute("SELECT min(pool_size) FROM pool_specs").fetchone()
+    assert smallest is not None  # an aggregate without GROUP BY returns one row
+    smallest_pool = smallest[0]
     found: list[Hint] = []
     for space, dataset, scored, with_truth in tables:
         text = _truth_hint(space, dataset, scored, with_truth, truth_datasets.get(space, []), results)

@@ -87,7 +87,8 @@ def pareto(panels: Sequence[tuple[str, Sequence[tuple[float, float, bool]], Sequ
         for proxy, c, a in picks:
             by_proxy[proxy].append((c, a))
         for i, (proxy, points) in enumerate(sorted(by_proxy.items())):
-            ax.scatter(*zip(*points), marker=_MARKERS[i % len(_MARKERS)], s=30, facecolors="none",
+            xs, ys = zip(*points)
+            ax.scatter(xs, ys, marker=_MARKERS[i % len(_MARKERS)], s=30, facecolors="none",
                        edgecolors=f"C{i}", label=proxy)
         ax.set_xscale("log")
         ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
@@ -103,9 +104,9 @@ def regret_bands(panels: Sequence[tuple[str, Sequence[tuple[str, float, float, f
     """panels: (title, (proxy, budget level, median, low, high)): a line per proxy, a band from low to high."""
     fig, axes = _grid(len(panels))
     for ax, (title, points) in zip(axes, panels):
-        by_proxy: dict[str, list[tuple[float, float, float, float]]] = defaultdict(list)
-        for proxy, level, mid, lo, hi in points:
-            by_proxy[proxy].append((level, *(np.nan if v is None else v for v in (mid, lo, hi))))
+        by_proxy: dict[str, list[tuple[float, ...]]] = defaultdict(list)
+        for proxy, at, *band in points:
+            by_proxy[proxy].append((at, *(np.nan if v is None else v for v in band)))
         for i, (proxy, line) in enumerate(sorted(by_proxy.items())):
             level, mid, lo, hi = (np.array(v) for v in zip(*sorted(line)))
             ax.plot(level, mid, marker=_MARKERS[i % len(_MARKERS)], ms=4, c=f"C{i}", label=proxy)
@@ -126,7 +127,7 @@ def family_bars(rows: Sequence[tuple[str, str, float | None]]) -> bytes:
     width = 0.8 / len(families)
     fig, ax = plt.subplots(figsize=(min(12.0, 1.6 + 0.45 * len(proxies)), 3.6), layout="constrained")
     for i, family in enumerate(families):
-        heights = [np.nan if values.get((family, p)) is None else values[(family, p)] for p in proxies]
+        heights = [np.nan if (v := values.get((family, p))) is None else v for p in proxies]
         ax.bar(np.arange(len(proxies)) + i * width, heights, width, label=family)
     ax.set_xticks(np.arange(len(proxies)) + width * (len(families) - 1) / 2, proxies, rotation=30, ha="right")
     ax.set_ylabel("mean Spearman ρ (all architectures)")

@@ -187,7 +187,7 @@ def choose_run(con: duckdb.DuckDBPyConnection, run: str | None) -> str:
     return run
 
 
-def _pivot(columns: tuple[str, ...], rows: list[tuple], on: str, value: str) -> tuple[tuple, tuple]:
+def _pivot(columns: tuple[str, ...], rows: list[tuple], on: str, value: str) -> tuple[tuple, list[tuple]]:
     """Long rows → one row per key (the other columns) and a column per value of `on`, in order of appearance."""
     i, j = columns.index(on), columns.index(value)
     keys = tuple(c for c in columns if c not in (on, value))
@@ -195,7 +195,7 @@ def _pivot(columns: tuple[str, ...], rows: list[tuple], on: str, value: str) -> 
     wide: dict[tuple, dict] = {}
     for r in rows:
         wide.setdefault(tuple(v for n, v in zip(columns, r) if n not in (on, value)), {})[r[i]] = r[j]
-    return keys + heads, tuple(k + tuple(cells.get(h) for h in heads) for k, cells in wide.items())
+    return keys + heads, [k + tuple(cells.get(h) for h in heads) for k, cells in wide.items()]
 
 
 def _query(con: duckdb.DuckDBPyConnection, key: str, title: str, sql: str, run_id: str, found: list[Hint],
@@ -230,10 +230,12 @@ def _figures(con: duckdb.DuckDBPyConnection, run_id: str) -> list[Figure]:
         space, dataset, metric, best, best_rho, worst, worst_rho = focus
         panels = []
         for label, proxy, rho in (("best", best, best_rho), ("worst", worst, worst_rho)):
-            score, truth = con.execute("""SELECT list(score ORDER BY arch_id), list(truth ORDER BY arch_id)
+            pair = con.execute("""SELECT list(score ORDER BY arch_id), list(truth ORDER BY arch_id)
                 FROM paired WHERE run_id = $run AND space = $space AND dataset = $dataset AND metric = $metric
                 AND proxy = $proxy""", {**params, "space": space, "dataset": dataset, "metric": metric,
                                         "proxy": proxy}).fetchone()
+            assert pair is not None  # list() without GROUP BY returns one row
+            score, truth = pair
             panels.append((f"{label}: {proxy} (ρ = {rho:.3f}), {space}/{dataset}", score, truth))
         figures.append(Figure("scatter", f"Best and worst proxy against {metric}", plots.scatter(panels, metric)))
         figures += _hardware_figures(con, run_id, space, dataset, metric)

@@ -58,7 +58,7 @@ def finalize_run(store: Store, run_id: str) -> None:
     for table, key, partition in _files(store, run_id):
         if table == "derived":
             rows = derived.filter(pc.equal(derived["space"], partition["space"])).drop_columns(["space"])
-            store.write(table, rows, key, meta, **partition)
+            store.write(table, rows, key, meta, row_group_size=None, **partition)
     con = connect(store.uri)  # a new connection: a view made while a table had no file stays empty
     for table, sql in (("run_correlation", CORRELATION_SQL), ("run_stats", STATS_SQL)):
         with user_errors(store.uri):
@@ -91,4 +91,4 @@ def restamp_summary(store: Store, run_id: str) -> None:
     moves rows between files but changes none)."""
     meta = _stamp(store, run_id)
     for table, key, partition in _files(store, run_id):
-        store.write(table, store.read(table, key, **partition), key, meta, **partition)
+        store.write(table, store.read(table, key, **partition), key, meta, row_group_size=None, **partition)

@@ -20,12 +20,21 @@ import torch
 from scipy.stats import spearmanr
 from torch import nn
 
-from hw_models.calibrate import DATASET, FIT_CELLS, SEED, all_cells, device_prior, fit_table_device, nb201_split
+from hw_models.calibrate import (
+    DATASET,
+    FIT_CELLS,
+    SEED,
+    all_cells,
+    cifar10_latency,
+    device_prior,
+    fit_table_device,
+    nb201_split,
+)
 from hw_models.features import input_shape, network_features, space_features
 from hw_models.measure import cpu_name, measure
 from hw_models.meta import DevicePrior, adapt
 from hw_models.predict import fit_fewshot, fit_layerwise, within10
-from hw_models.tables import FAMILIES, HWNB_DEVICES, distinct_devices, hwnb_tables, table_for
+from hw_models.tables import FAMILIES, HWNB_DEVICES, distinct_devices, hwnb_tables
 from zsdist.spaces import create_space
 from zsdist.spaces.nb201 import OPS, decode
 
@@ -171,7 +180,7 @@ def unseen_section(bases: dict, sizes: tuple[int, ...], draws: int) -> list[str]
         lines.append(f"leave one {protocol} out:  device  family  n  ours  |  (a) op counts  |  (b) earlier few-shot")
         for index, device in enumerate(distinct_devices()):
             held = (device,) if protocol == "device" else FAMILIES[family_of[device]]
-            y = table_for(device, DATASET).latency_ms
+            y = cifar10_latency(device)
             for n in sizes:
                 result = unseen_device(prior, bases, held, device, features, y, n, draws, seed=SEED + 1000 * index + n)
                 if protocol == "family":
@@ -182,7 +191,7 @@ def unseen_section(bases: dict, sizes: tuple[int, ...], draws: int) -> list[str]
                  f"random cells (HELP: its 10 fixed reference architectures, one split), {draws} draws")
     for index, (device, published) in enumerate(HELP_TEST.items()):
         held = tuple(d for d in prior.devices if d not in HELP_TRAIN and not d.startswith("ideal:"))
-        y = table_for(device, DATASET).latency_ms
+        y = cifar10_latency(device)
         result = unseen_device(prior, bases, held, device, features, y, HELP_SAMPLES, draws, seed=SEED + 7 * index)
         lines.append(f"  {device:20s} ours {result['ours'].line()}  |  (a) {result['op_counts'].line()}  |  (b) "
                      f"{result['current'].line()}  |  HELP published {published:.3f}")

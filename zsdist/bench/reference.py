@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -24,7 +25,7 @@ def _fresh(net: nn.Module) -> nn.Module:
     return copy.deepcopy(net).train()
 
 
-def _weights(net: nn.Module) -> list[nn.Parameter]:
+def _weights(net: nn.Module) -> list[torch.Tensor]:
     return [m.weight for m in net.modules() if isinstance(m, LAYERS)]
 
 
@@ -65,6 +66,7 @@ def fisher(net: nn.Module, batch: Batch) -> float:
     F.cross_entropy(net(batch.inputs), batch.labels).backward()
     total = torch.zeros((), dtype=torch.float64)
     for m, out in outputs:
+        assert out.grad is not None  # retained, and every layer's output reaches the loss
         product = (out.detach() * out.grad).double()
         per_channel = product.flatten(2).sum(2) if product.dim() > 2 and not isinstance(m, nn.Linear) else product
         total += 0.5 * per_channel.pow(2).mean(0).sum()
@@ -76,7 +78,7 @@ def grasp(net: nn.Module, batch: Batch) -> float:
     net = _fresh(net)
     weights = _weights(net)
     g = torch.autograd.grad(F.cross_entropy(net(batch.inputs), batch.labels), weights, create_graph=True)
-    hg = torch.autograd.grad(sum((gi.detach() * gi).sum() for gi in g), weights)
+    hg = torch.autograd.grad(cast(torch.Tensor, sum((gi.detach() * gi).sum() for gi in g)), weights)
     return float(-sum((w.detach().double() * h.double()).sum() for w, h in zip(weights, hg)))
 
 

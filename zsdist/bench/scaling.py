@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import tempfile
 import time
+from typing import cast
 
 import ray
 import torch
 
 from zsdist.plan import Shard
+from zsdist.raysession import ray_session
 from zsdist.run import launch
 from zsdist.shard import compute_shard
 from zsdist.store import Store
@@ -15,7 +17,7 @@ from zsdist.version import code_version
 from zsdist.workflow import Archs, Job, Workflow
 
 PROXIES = ("params", "flops", "synflow", "naswot")
-DEFAULT_SHARD = Job.__dataclass_fields__["shard_size"].default
+DEFAULT_SHARD = cast(int, Job.__dataclass_fields__["shard_size"].default)
 
 
 def _workflow(n: int, shard_size: int, output: str) -> Workflow:
@@ -49,8 +51,7 @@ def run(quick: bool) -> str:
     with tempfile.TemporaryDirectory() as tmp:
         _in_process(2, f"{tmp}/warm")  # first-call costs (imports, data load) belong to neither side
         base = _in_process(n, f"{tmp}/base")
-        ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
-        try:
+        with ray_session(num_cpus=2, announce=False):  # a private Ray, never one the machine already runs
             ray.get([_warm.remote() for _ in range(2)])
             lines = [f"NB201 cifar10, {n} cells, proxies {', '.join(PROXIES)}, batch 64, one thread per worker",
                      f"{'setting':28s} {'s/arch':>8s} {'arch/s':>8s} {'× in-process':>13s}",
@@ -64,8 +65,6 @@ def run(quick: bool) -> str:
                     lines.append(f"{label:28s} {took / n:8.3f} {n / took:8.2f} {base / took:13.2f}")
                     if workers == 1 and size == DEFAULT_SHARD:
                         overhead = took / base - 1
-        finally:
-            ray.shutdown()
     if not quick:
         lines.append(f"Ray overhead per architecture at the default shard size ({DEFAULT_SHARD}), 1 worker: "
                      f"{overhead:+.1%} of the in-process time")

@@ -1,6 +1,8 @@
 """AutoFormer's subnets as timm ViTs: class token, learned positions, blocks of per-layer MLP ratio and heads."""
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from timm.layers import Attention, PatchEmbed, trunc_normal_
 from timm.models.vision_transformer import Block
@@ -13,9 +15,9 @@ class Attention64(Attention):
     """timm's attention with AutoFormer's fixed 64-dimensional heads, computed unfused: second-order proxies
     (GraSP) need a double backward that PyTorch's fused CPU attention lacks."""
 
-    def __init__(self, dim: int, num_heads: int = 8, **kwargs: object) -> None:
+    def __init__(self, dim: int, num_heads: int = 8, **kwargs: Any) -> None:
         super().__init__(dim, num_heads, attn_head_dim=HEAD_DIM, **kwargs)
-        self.fused_attn = False
+        self.fused_attn = False  # type: ignore[misc]  # timm marks it Final (for TorchScript)
 
 
 class ViT(nn.Module):

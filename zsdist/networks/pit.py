@@ -14,5 +14,5 @@ def pit_network(arch: dict, num_classes: int) -> nn.Module:
                                      num_classes=num_classes)
     for module in model.modules():
         if isinstance(module, Attention):
-            module.fused_attn = False
+            module.fused_attn = False  # type: ignore[misc]  # timm marks it Final (for TorchScript)
     return model

@@ -6,8 +6,12 @@ The families import torch, so they are imported on first use of the registry, no
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING
 
 from zsdist.proxies.base import Proxy, register_proxy
+
+if TYPE_CHECKING:  # served lazily by __getattr__ at run time
+    from zsdist.proxies.base import PROXIES, get_proxy, resolve_proxies
 
 FAMILIES = ("cost", "naswot", "synflow", "activation", "aznas", "meco", "zen", "gradient", "grasp", "jacobian",
             "ntk", "zico", "vit")

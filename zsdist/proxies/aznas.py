@@ -17,6 +17,8 @@ statistics. On the survey's 500 NB201 cells real images instead of noise drop pr
 """
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -93,7 +95,7 @@ def az_pass(probe: Probe, wanted: frozenset[str]) -> dict[str, dict[str, torch.T
     blocks = find_blocks(model)
     features: list[torch.Tensor] = []
 
-    def first_tensor(value: object) -> torch.Tensor:
+    def first_tensor(value: Any) -> torch.Tensor:
         """Blocks such as PiT's stages return (tokens, class tokens): the features are the first tensor."""
         return first_tensor(value[0]) if isinstance(value, (tuple, list)) else value
 

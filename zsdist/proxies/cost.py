@@ -22,6 +22,7 @@ def count_flops(model: nn.Module, inputs: torch.Tensor) -> float:
         if isinstance(module, CONV):
             fan_in = module.in_channels // module.groups * math.prod(module.kernel_size)
         else:
+            assert isinstance(module, nn.Linear)  # the hook is on LAYERS only
             fan_in = module.in_features
         total += per_sample * fan_in + (per_sample if module.bias is not None else 0)
 

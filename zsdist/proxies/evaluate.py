@@ -39,6 +39,7 @@ def _providers(proxy: Proxy) -> list:
 def evaluate(build: Callable[[], nn.Module], batch: Batch, proxies: Sequence[Proxy], seed: int,
              device: str = "cpu") -> list[ProxyResult]:
     """All `proxies` on one network; each shared pass runs once and its time is split among its users."""
+    error: str | None
     try:
         probe = Probe(build, batch, seed, device)
     except Exception as exc:  # the architecture itself failed to build: every proxy row records why
@@ -59,6 +60,7 @@ def evaluate(build: Callable[[], nn.Module], batch: Batch, proxies: Sequence[Pro
             if failed:
                 value, (status, error) = None, _failure(failed[0])
             else:
+                assert proxy.fn is not None  # registered proxies have one; only catalog entries lack it
                 value = float(proxy.fn(probe))
                 status, error = ("ok", None) if math.isfinite(value) else ("nan", f"non-finite value {value}")
         except Exception as exc:

@@ -17,7 +17,7 @@ GLOBAL_POOLS = (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d
                 nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d)
 
 
-def layer_weights(model: nn.Module) -> dict[str, nn.Parameter]:
+def layer_weights(model: nn.Module) -> dict[str, torch.Tensor]:
     """The weight of every conv and linear layer, keyed by its parameter name (as in `named_parameters`)."""
     weights = {f"{name}.weight" if name else "weight": module.weight
                for name, module in model.named_modules() if isinstance(module, LAYERS)}
@@ -58,8 +58,8 @@ def batch_statistics(model: nn.Module) -> Iterator[nn.Module]:
     finally:
         for m, flag in zip(norms, tracked):
             m.track_running_stats = flag
-        for m, mode in zip(model.modules(), modes):
-            m.training = mode
+        for module, mode in zip(model.modules(), modes):
+            module.training = mode
 
 
 @contextmanager

@@ -69,7 +69,7 @@ def _sample_grads(probe: Probe, wanted: frozenset[str]) -> dict[str, Any]:
             logits = functional_call(model, (w, stats), (x[None],))
             return torch.stack([logits.sum(), F.cross_entropy(logits, y[None])])
 
-        _, pullback = vjp(outputs, weights)
+        _, pullback = vjp(outputs, weights)  # type: ignore[misc]  # torch's stubs count has_aux's third value
         rows = torch.eye(2, dtype=x.dtype, device=x.device)
         return tuple(pullback(rows[0 if n == "logit_sample_grads" else 1])[0] for n in names)
 

@@ -75,7 +75,8 @@ class Probe:
         self.labels = self.like_inputs(batch.labels)
         self.host_labels = batch.labels  # class membership without a device round trip
         torch.manual_seed(seed)
-        self.model = build().to(self.device, memory_format=self.layout)  # pristine: no pass changes its state
+        # pristine: no pass changes its state (torch's stubs list memory_format only alone)
+        self.model = build().to(self.device, memory_format=self.layout)  # type: ignore[call-overload]
         self._values: dict[str, Any] = {}
         self.provider_seconds: dict[Provider, float] = {}
 

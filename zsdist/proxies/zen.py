@@ -42,7 +42,8 @@ def zen_score(model: nn.Module, x: torch.Tensor, noise: torch.Tensor, alpha: flo
         for handle in handles:
             handle.remove()
     delta = (clean - mixed).double().flatten(1).norm(dim=1).mean()
-    log_sigma = sum(0.5 * torch.log(bn.running_var.double().mean()) for bn in norms)
+    variances = [bn.running_var for bn in norms if bn.running_var is not None]  # all: they track statistics
+    log_sigma = sum(0.5 * torch.log(var.double().mean()) for var in variances)
     return float(torch.log(delta) + log_sigma)  # −inf (status nan) when f ignores its input
 
 

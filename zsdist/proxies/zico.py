@@ -29,9 +29,9 @@ def zico(probe: Probe) -> float:
     per_batch = []
     with batch_statistics(probe.model) as model:
         for inputs, labels in zip(probe.inputs.tensor_split(BATCHES), probe.labels.tensor_split(BATCHES)):
-            grads = torch.autograd.grad(F.cross_entropy(model(inputs), labels), list(weights.values()),
-                                        allow_unused=True)
-            per_batch.append({n: g.double() for n, g in zip(weights, grads) if g is not None})
+            batch_grads = torch.autograd.grad(F.cross_entropy(model(inputs), labels), list(weights.values()),
+                                              allow_unused=True)
+            per_batch.append({n: g.double() for n, g in zip(weights, batch_grads) if g is not None})
     totals = []
     for name in per_batch[0]:
         grads = torch.stack([batch[name] for batch in per_batch])
@@ -40,6 +40,6 @@ def zico(probe: Probe) -> float:
         totals.append(torch.where(std != 0, ratio, 0.0).sum())
     if not totals:
         return 0.0
-    totals = torch.stack(totals)
+    per_layer = torch.stack(totals)
     # a layer whose weights all have zero spread adds nothing; a non-finite total makes the score non-finite
-    return float(torch.where(totals == 0, 0.0, totals.log()).sum())
+    return float(torch.where(per_layer == 0, 0.0, per_layer.log()).sum())

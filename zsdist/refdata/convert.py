@@ -165,11 +165,11 @@ def _short_side_crop(path: Path, short: int, crop: int) -> Any:
     import numpy as np
     from PIL import Image
 
-    with Image.open(path) as img:
-        img = img.convert("RGB")
+    with Image.open(path) as source:
+        img = source.convert("RGB")
         w, h = img.size
         size = (short, int(short * h / w)) if w <= h else (int(short * w / h), short)
-        img = img.resize(size, Image.BILINEAR)
+        img = img.resize(size, Image.Resampling.BILINEAR)
         left, top = int(round((size[0] - crop) / 2)), int(round((size[1] - crop) / 2))
         return np.asarray(img.crop((left, top, left + crop, top + crop)))
 

@@ -197,8 +197,9 @@ def status(verify: bool = False) -> list[SourceStatus]:
     rows = []
     for name in SOURCES.names():
         source = SOURCES.get(name)
-        found = [(f, locate(f.path)) for f in source.files]
-        if any(where is None for _, where in found):
+        located = [(f, locate(f.path)) for f in source.files]
+        found = [(f, where) for f, where in located if where is not None]
+        if len(found) < len(located):
             rows.append(SourceStatus(name, "missing", 0, f"run `{source.fetch_command}`"))
             continue
         states = sorted({where for _, (where, _) in found})

@@ -96,7 +96,8 @@ def load_torch_data(path: Path) -> Any:
     import numpy as np
     import torch
 
-    allowed = [np.dtype, np.ndarray, np._core.multiarray.scalar, np._core.multiarray._reconstruct,
+    multiarray = np._core.multiarray  # type: ignore[attr-defined]  # numpy 2's private module: not in its stubs
+    allowed = [np.dtype, np.ndarray, multiarray.scalar, multiarray._reconstruct,
                *{type(np.dtype(t)) for t in (np.float64, np.float32, np.int64, np.int32)}]
     try:
         with torch.serialization.safe_globals(allowed), warnings.catch_warnings():

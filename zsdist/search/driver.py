@@ -109,11 +109,12 @@ class RayEvaluator:
     """Evaluates batches with `run_shard_task`; starts a Ray session the first time a shard must be computed."""
 
     def __init__(self, spec: SearchSpec, store: Store, known: KnownRows, address: str | None,
-                 num_cpus: int | None, checkpoint: Checkpoint) -> None:
+                 num_cpus: int | None, checkpoint: Checkpoint, devices: dict[str, dict]) -> None:
         from zsdist.version import code_version
 
         self.spec, self.store, self.known, self.checkpoint = spec, store, known, checkpoint
         self.address, self.num_cpus = address, num_cpus
+        self.devices = devices  # the fitted devices' documents, for workers that may not see the user's folder
         self.version = code_version()
         self.batches: dict[int, _Batch] = {}
         self.tasks: dict = {}  # ObjectRef → (batch index, table, shard)
@@ -202,8 +203,8 @@ class RayEvaluator:
             self.store.write(table, copies, f"b{work.index:05d}-{stage}-reused", run_id=self.spec.run_id,
                              space=self.spec.space)
             self.known.add_own(table, copies)
-        for n, (lacking, ids) in enumerate(sorted(missing.items())):
-            self._dispatch(work, table, f"b{work.index:05d}-{stage}-{n}", ids, lacking)
+        for n, (group, ids) in enumerate(sorted(missing.items())):
+            self._dispatch(work, table, f"b{work.index:05d}-{stage}-{n}", ids, group)
 
     def _dispatch(self, work: _Batch, table: str, key: str, ids: list[int], names: tuple[str, ...]) -> None:
         job = _job(self.spec, ids, names if table == "scores" else (), names if table == "latency" else ())
@@ -223,8 +224,8 @@ class RayEvaluator:
 
             check_resources([(shard, need)], wait_s=RESOURCE_WAIT_S if self.address else 0.0)
             self.resources_checked.add(shape)
-        self.tasks[run_shard_task.options(**need).remote(shard, self.store.uri, self.version)] = (
-            work.index, table, shard)
+        task = run_shard_task.options(**need).remote(shard, self.store.uri, self.version, self.devices)
+        self.tasks[task] = (work.index, table, shard)
         work.waiting += 1
         self.computed += 1
 
@@ -237,6 +238,7 @@ class RayEvaluator:
 
     def _read_shard(self, table: str, shard: Shard) -> None:
         data = self.store.read(table, shard.key, run_id=self.spec.run_id, space=self.spec.space)
+        assert data is not None  # the caller found the file whole
         self.known.add_own(table, data.to_pylist())
 
     # ---- outcomes --------------------------------------------------------------------------------------------
@@ -262,11 +264,17 @@ class RayEvaluator:
             if not self._feasible(c):
                 outcomes.append(Outcome(c, costs, None, reused=work.reused[c.arch_id]))
                 continue
-            rows = [self.known.get("scores", (c.arch_id, p))[0] for p in self.spec.ladder[c.rung].proxies]
+            rows = [self._score_row(c.arch_id, p) for p in self.spec.ladder[c.rung].proxies]
             values = tuple(r["value"] if r["status"] == "ok" else np.nan for r in rows)
             failed = any(r["status"] not in ("ok", "nan") for r in rows)
             outcomes.append(Outcome(c, costs, values, failed, work.reused[c.arch_id]))
         return outcomes
+
+    def _score_row(self, arch_id: int, proxy: str) -> dict:
+        """A score row of a finished batch: its shards wrote a row (ok or not) for every proxy."""
+        row, _ = self.known.get("scores", (arch_id, proxy))
+        assert row is not None
+        return row
 
 
 class _Progress:
@@ -296,20 +304,21 @@ def run_search(spec: SearchSpec, output: str | None = None, address: str | None 
                show_progress: bool = True) -> SearchSummary:
     """Run (or resume) a search into `output` (default: the file's run.output); Ray only if something is missing."""
     from zsdist.preflight import check_inputs
-    from zsdist.run import _record_run
+    from zsdist.run import _fitted_devices, _record_run
 
     start = time.monotonic()
     store = Store(output or spec.output)
     space = create_space(spec.space)
     first = space.sample(1, spec.search_seed)
-    check_inputs(Workflow(spec.name, store.uri, spec.seed, (_job(spec, first, _all_proxies(spec), spec.devices),)))
+    workflow = Workflow(spec.name, store.uri, spec.seed, jobs=(_job(spec, first, _all_proxies(spec), spec.devices),))
+    check_inputs(workflow)
     check_definitions(spec)
     store.check_writable()
     _record_run(store, spec, finished=False)
     checkpoint = Checkpoint(store, spec)
     loop = SearchLoop(spec, space, create_strategy(spec.strategy))
     evaluator = RayEvaluator(spec, store, KnownRows(store, spec.run_id, _settings(spec)), address, num_cpus,
-                             checkpoint)
+                             checkpoint, _fitted_devices(store, workflow))
     progress = _Progress(spec, show_progress)
 
     def observed(index: int, rows: list[dict]) -> None:

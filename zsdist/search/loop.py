@@ -79,9 +79,10 @@ class History:
 
     def scores(self, rung: int) -> tuple[list[int], np.ndarray]:
         """The scored architectures of a rung and their scores over that population (higher is better)."""
-        if self._scores[rung] is None:
-            self._scores[rung] = score(self.spec.ladder[rung], np.array(self.values[rung]), self.signs[rung])
-        return self.archs[rung], self._scores[rung]
+        scores = self._scores[rung]
+        if scores is None:
+            scores = self._scores[rung] = score(self.spec.ladder[rung], np.array(self.values[rung]), self.signs[rung])
+        return self.archs[rung], scores
 
     def best(self) -> tuple[int, float] | None:
         """The best architecture for the objective; among ties the cheapest (first constraint), then the first."""
@@ -90,7 +91,7 @@ class History:
             return None
         tied = np.flatnonzero(scores == np.nanmax(scores))
         cost = [self.costs[archs[i]][0] if self.spec.constraints else 0.0 for i in tied]
-        i = int(tied[int(np.argmin(cost))])
+        i = int(tied[int(np.argmin(np.array(cost, dtype=np.float64)))])  # scored means feasible: costs known
         return archs[i], float(scores[i])
 
     def record(self, outcome: Outcome) -> None:

@@ -147,7 +147,7 @@ def _count(raw: dict, key: str, where: str, default: int | None = None) -> int:
     return int(_positive(_typed(raw, key, int, where, default), f"{where}.{key}"))
 
 
-def _default(cls: type, name: str) -> Any:
+def _default(cls: Any, name: str) -> Any:  # a dataclass
     return cls.__dataclass_fields__[name].default
 
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from zsdist.registry import Registry
 from zsdist.spaces.base import SearchSpace
 
-SPACES: Registry[Callable[[], SearchSpace]] = Registry("space")
+SPACES: Registry[type[SearchSpace]] = Registry("space")
 _instances: dict[str, SearchSpace] = {}
 
 

@@ -66,7 +66,7 @@ class AutoFormerTiny(SearchSpace):
                 or not all(_LAYER.fullmatch(i) for i in items):
             raise ZsdistError(f"bad AutoFormer-Tiny arch '{arch}': expected e{{192|216|240}}: then 12–14 layers "
                               "'r{3.5|4.0}h{3|4}' joined by ','")
-        layers = [(float(m.group(1)), int(m.group(2))) for m in map(_LAYER.fullmatch, items)]
+        layers = [(float(m.group(1)), int(m.group(2))) for m in map(_LAYER.fullmatch, items) if m]  # all match
         return self.encode(int(head[1:]), layers)
 
     def build(self, arch_id: int, dataset: str) -> nn.Module:

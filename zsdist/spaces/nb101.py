@@ -226,7 +226,7 @@ class NB101(SearchSpace):
     def arch_str(self, arch_id: int) -> str:
         return to_string(*self.cell(arch_id))
 
-    def id_of(self, matrix: np.ndarray, labels: list[int]) -> int:
+    def id_of(self, matrix: np.ndarray | list[list[int]], labels: list[int]) -> int:
         """The id of any spelling of a cell (pruned first, as NB101 does)."""
         matrix, labels = prune(np.asarray(matrix, dtype=np.int8), labels)
         if int(matrix.sum()) > MAX_EDGES:

@@ -25,6 +25,8 @@ class StagedSpace(SearchSpace):
 
     stages: int
     knobs: dict[str, tuple[float, ...]]
+    combos: list[tuple[float, ...]]  # set from `knobs` by __init_subclass__
+    radices: tuple[int, ...]
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
