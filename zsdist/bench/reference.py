@@ -89,7 +89,12 @@ def input_jacobian(net: nn.Module, batch: Batch) -> torch.Tensor:
 
 
 def jacob_cov(net: nn.Module, batch: Batch) -> float:
-    eigenvalues = torch.linalg.eigvalsh(torch.corrcoef(input_jacobian(net, batch)))
+    """NaN where the correlation matrix has no eigen-decomposition (a cell whose output ignores its input), as the
+    reference implementation's try/except gives."""
+    try:
+        eigenvalues = torch.linalg.eigvalsh(torch.corrcoef(input_jacobian(net, batch)))
+    except torch.linalg.LinAlgError:
+        return float("nan")
     return float(-(torch.log(eigenvalues + K) + 1.0 / (eigenvalues + K)).sum())
 
 
