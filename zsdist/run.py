@@ -50,7 +50,7 @@ class ShardDone:
 
 def _run_shard(shard: Shard, output: str, version: str, devices: dict[str, dict]) -> ShardDone:
     """Compute and write one shard; a retry after a crash rewrites the same file, so no row is written twice.
-    `devices`: the documents of the fitted devices the run names (`_fitted_devices`)."""
+    `devices`: the documents of the fitted devices the run names (`fitted_devices`)."""
     import torch
 
     torch.set_num_threads(max(1, int(shard.job.num_cpus)))
@@ -85,7 +85,7 @@ class _Recorded(Protocol):
     def run_id(self) -> str: ...
 
 
-def _record_run(store: Store, workflow: _Recorded, finished: bool) -> None:
+def record_run(store: Store, workflow: _Recorded, finished: bool) -> None:
     """One row per run: `started` is kept from the first launch, `finished` is set once every shard is done."""
     now = datetime.now(timezone.utc)
     previous = store.read("runs", "run", run_id=workflow.run_id)
@@ -111,7 +111,7 @@ def resources(shard: Shard) -> dict[str, float]:
     return {"num_cpus": whole_node, "num_gpus": 1 if "cuda" in measured else 0}
 
 
-def _fitted_devices(store: Store, workflow: Workflow) -> dict[str, dict]:
+def fitted_devices(store: Store, workflow: Workflow) -> dict[str, dict]:
     """The documents of the fitted devices (`zsdist fewshot`) the workflow names, for its workers, which may not
     see the user's folder. A device refitted after the run recorded it (`_record_devices`) would mix two fits in
     one run's rows: refused, before anything is written."""
@@ -171,7 +171,7 @@ class _Dispatch:
     limit: int
     version: str
     progress: Progress | None
-    devices: ray.ObjectRef  # the fitted devices' documents (`_fitted_devices`), for every latency shard
+    devices: ray.ObjectRef  # the fitted devices' documents (`fitted_devices`), for every latency shard
     done: int = 0
     archs: int = 0
     evaluations: int = 0
@@ -290,10 +290,10 @@ def launch(workflow: Workflow, output: str | None = None, address: str | None = 
     summary: dict[str, Any] = dict(run_id=workflow.run_id, output=store.uri, shards_total=len(shards))
     if todo:
         check_inputs(workflow)  # before anything is written: a user mistake leaves the folder as it was
-    devices = _fitted_devices(store, workflow)
+    devices = fitted_devices(store, workflow)
     store.check_writable()
     _record_devices(store, workflow.run_id, devices)
-    _record_run(store, workflow, finished=not todo)
+    record_run(store, workflow, finished=not todo)
     if not todo:
         _ensure_truth(store, workflow)
         _finish(store, workflow.run_id, shards, computed=False, compact=compact)
@@ -317,7 +317,7 @@ def launch(workflow: Workflow, output: str | None = None, address: str | None = 
     if work.broken:
         raise RunIncomplete(f"{len(work.broken)} shard(s) failed, the {work.done} finished ones are kept; "
                             f"relaunch to compute the rest. First: {work.broken[0]}")
-    _record_run(store, workflow, finished=True)
+    record_run(store, workflow, finished=True)
     _ensure_truth(store, workflow)
     _finish(store, workflow.run_id, shards, computed=True, compact=compact)
     return LaunchSummary(**summary, shards_skipped=len(shards) - len(todo) + work.skipped, shards_done=work.done,

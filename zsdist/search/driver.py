@@ -304,7 +304,7 @@ def run_search(spec: SearchSpec, output: str | None = None, address: str | None 
                show_progress: bool = True) -> SearchSummary:
     """Run (or resume) a search into `output` (default: the file's run.output); Ray only if something is missing."""
     from zsdist.preflight import check_inputs
-    from zsdist.run import _fitted_devices, _record_run
+    from zsdist.run import fitted_devices, record_run
 
     start = time.monotonic()
     store = Store(output or spec.output)
@@ -314,11 +314,11 @@ def run_search(spec: SearchSpec, output: str | None = None, address: str | None 
     check_inputs(workflow)
     check_definitions(spec)
     store.check_writable()
-    _record_run(store, spec, finished=False)
+    record_run(store, spec, finished=False)
     checkpoint = Checkpoint(store, spec)
     loop = SearchLoop(spec, space, create_strategy(spec.strategy))
     evaluator = RayEvaluator(spec, store, KnownRows(store, spec.run_id, _settings(spec)), address, num_cpus,
-                             checkpoint, _fitted_devices(store, workflow))
+                             checkpoint, fitted_devices(store, workflow))
     progress = _Progress(spec, show_progress)
 
     def observed(index: int, rows: list[dict]) -> None:
@@ -334,7 +334,7 @@ def run_search(spec: SearchSpec, output: str | None = None, address: str | None 
     final = loop.final_rows()
     if not store.exists(store.path("search", "final", run_id=spec.run_id, space=spec.space)):
         store.write("search", final, "final", run_id=spec.run_id, space=spec.space)
-    _record_run(store, spec, finished=True)
+    record_run(store, spec, finished=True)
     progress.update(loop, [], force=True)
     return SearchSummary(spec.run_id, store.uri, loop.history.evaluations, loop.history.candidates,
                          dict(progress.stages), progress.reused, evaluator.computed,
