@@ -1,9 +1,12 @@
 """Results on an object store: a launch on Ray writes through pyarrow's S3 filesystem to a real S3 server (moto,
-in this process), compacts the run, and the views read it through the same filesystem, pruning by run."""
+in a process of its own), compacts the run, and the views read it through the same filesystem, pruning by run."""
 from __future__ import annotations
 
-import logging
 import re
+import socket
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -15,18 +18,36 @@ from zsdist.store import Store
 from zsdist.truth import ingest
 from zsdist.workflow import load_workflow
 
-moto_server = pytest.importorskip("moto.server", reason="moto[s3] (a test dependency) is not installed")
+pytest.importorskip("moto.server", reason="moto[s3] (a test dependency) is not installed")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def s3_results(local_ray):
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield (f"s3://key:secret@results/nightly?endpoint_override={host}:{port}&scheme=http&region=us-east-1"
+    # Its own process, as a real object store is: served from this one, the server would share the GIL with the
+    # DuckDB threads that read through it, and a slow request under load would hit the S3 client's timeout.
+    port = _free_port()
+    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                server.kill()
+                pytest.fail(f"the moto S3 server did not start on port {port}")
+            time.sleep(0.2)
+    yield (f"s3://key:secret@results/nightly?endpoint_override=127.0.0.1:{port}&scheme=http&region=us-east-1"
            "&allow_bucket_creation=true")
-    server.stop()
+    server.terminate()
+    server.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")
