@@ -1,5 +1,5 @@
-"""CONTRIBUTING.md's recipes, run as written: each code block is taken from the file, executed against a temporary
-copy of its registry, and the result is exercised with real networks, data and results."""
+"""CONTRIBUTING.md's recipes, run as written: each code block is taken from the file and executed (its registrations
+undone afterwards by Registry.temporarily), and the result is exercised with real networks, data and results."""
 from __future__ import annotations
 
 import json
@@ -56,11 +56,6 @@ def workflow(space: str, body: str) -> str:
     return f'[run]\nname = "recipe"\n\n[[jobs]]\nspace = "{space}"\ndatasets = ["cifar10"]\n{body}\n'
 
 
-def temporary(monkeypatch, registry) -> None:
-    """Registrations go into a copy of the registry's entries, which the monkeypatch puts back afterwards."""
-    monkeypatch.setattr(registry, "_entries", dict(registry._entries))
-
-
 def test_every_recipe_is_run_here():
     assert set(recipes()) == {"proxy", "space", "space-network", "view", "device-csv", "device"}
 
@@ -71,12 +66,12 @@ def test_every_recipe_is_run_here():
 @pytest.fixture
 def new_proxy(monkeypatch, tmp_path):
     """The recipe's proxy registered, and catalog.json read from a temporary file (the real one is never written)."""
-    temporary(monkeypatch, PROXIES)
-    run_recipe("proxy", "zsdist.proxies.sensitivity")
-    monkeypatch.setattr(proxy_catalog, "CATALOG", tmp_path / "catalog.json")
-    proxy_catalog.catalog.cache_clear()
-    yield get_proxy("input_sensitivity")
-    proxy_catalog.catalog.cache_clear()  # before the monkeypatch restores the real catalog path
+    with PROXIES.temporarily():
+        run_recipe("proxy", "zsdist.proxies.sensitivity")
+        monkeypatch.setattr(proxy_catalog, "CATALOG", tmp_path / "catalog.json")
+        proxy_catalog.catalog.cache_clear()
+        yield get_proxy("input_sensitivity")
+        proxy_catalog.catalog.cache_clear()  # before the monkeypatch restores the real catalog path
 
 
 def test_the_proxy_recipe_computes_its_definition_on_an_nb201_network(new_proxy):
@@ -125,10 +120,10 @@ def new_space(monkeypatch):
     network = types.ModuleType("zsdist.networks.plaincnn")
     exec(compile(recipes()["space-network"], "CONTRIBUTING.md[space-network]", "exec"), network.__dict__)
     monkeypatch.setitem(sys.modules, network.__name__, network)
-    temporary(monkeypatch, SPACES)
     monkeypatch.setattr(zsdist.spaces, "_instances", {})
-    run_recipe("space", "zsdist.spaces.plaincnn")
-    return create_space("plaincnn")
+    with SPACES.temporarily():
+        run_recipe("space", "zsdist.spaces.plaincnn")
+        yield create_space("plaincnn")
 
 
 def test_the_space_recipe_enumerates_samples_mutates_and_parses(new_space):
@@ -219,9 +214,15 @@ def test_the_device_csv_holds_the_pixel3_table_values_it_claims():
         assert space == "nb201" and float(latency) == pytest.approx(table[NB201.parse(arch)], abs=5e-4)
 
 
-def test_the_fewshot_recipe_fits_a_device_that_workflows_name(tmp_path, monkeypatch, cli):
+@pytest.fixture
+def devices():
+    """Devices registered or fitted in the test are gone after it."""
+    with DEVICES.temporarily():
+        yield DEVICES
+
+
+def test_the_fewshot_recipe_fits_a_device_that_workflows_name(tmp_path, monkeypatch, cli, devices):
     monkeypatch.setenv("ZSDIST_HOME", str(tmp_path / "home"))
-    temporary(monkeypatch, DEVICES)
     measurements = tmp_path / "measurements.csv"
     measurements.write_text(recipes()["device-csv"])
     code, out, err = cli("fewshot", "myboard", "--from", measurements)
@@ -236,8 +237,7 @@ def test_the_fewshot_recipe_fits_a_device_that_workflows_name(tmp_path, monkeypa
 
 
 @pytest.fixture
-def roofline(monkeypatch):
-    temporary(monkeypatch, DEVICES)
+def roofline(devices):
     return run_recipe("device", "hw_models.roofline")
 
 

@@ -81,7 +81,8 @@ def test_a_truncated_table_in_the_data_folder_is_refused(tmp_path, monkeypatch):
 
 def test_status_lists_each_source_where_it_is_and_how_to_get_it(cli):
     code, out, _ = cli("data", "status", "--verify")
-    lines = {line.split()[0]: line for line in out.splitlines() if line and line.split()[0] in SOURCES}
+    rows = [[cell.strip() for cell in line.strip("│").split("│")] for line in out.splitlines() if line[:1] == "│"]
+    lines = {row[0]: " ".join(row) for row in rows if row[0] in SOURCES}
     assert code == 0 and sorted(lines) == SOURCES.names()
     assert "embedded" in lines["nb201"] and "contents verified" in lines["nb201"]
     assert "missing" in lines["nb101"] and "run `zsdist data fetch nb101`" in lines["nb101"]

@@ -71,11 +71,17 @@ def cache(tmp_path, monkeypatch):
     return tmp_path / "cache"
 
 
-def _point_nb101_at(monkeypatch, base: str, sha256: str | None) -> None:
+@pytest.fixture(autouse=True)
+def sources():
+    """The sources table as it was after each test (tests point NB101's entry at their own server)."""
+    with SOURCES.temporarily():
+        yield
+
+
+def _point_nb101_at(base: str, sha256: str | None) -> None:
     """NB101's table entry, downloading from `base` and expecting the fixture's 3 reference rows."""
-    source = SOURCES.get("nb101")
-    monkeypatch.setitem(SOURCES._entries, "nb101", dataclasses.replace(
-        source, downloads=(Download(f"{base}/{NAME}", NAME, sha256),),
+    SOURCES.add("nb101", dataclasses.replace(
+        SOURCES.remove("nb101"), downloads=(Download(f"{base}/{NAME}", NAME, sha256),),
         files=(RefFile(TARGET, 3, content_digest(LAYOUT)),)))
 
 
@@ -97,9 +103,9 @@ def _fetch(cli, *args):
     return code, err
 
 
-def test_fetch_downloads_checks_converts_and_caches(server, cache, monkeypatch, cli):
+def test_fetch_downloads_checks_converts_and_caches(server, cache, cli):
     server.files[f"/{NAME}"] = RAW.read_bytes()
-    _point_nb101_at(monkeypatch, _url(server), _sha(RAW.read_bytes()))
+    _point_nb101_at(_url(server), _sha(RAW.read_bytes()))
     code, err = _fetch(cli, "nb101")
     assert code == 0 and "nb101: verified and cached" in err
     # NASLib's JSON → the reference CSV rows, byte for byte
@@ -111,26 +117,26 @@ def test_fetch_downloads_checks_converts_and_caches(server, cache, monkeypatch, 
     assert code == 0 and "already in the cache" in err and len(server.log) == requests
 
 
-def test_a_download_with_the_wrong_checksum_is_refused_and_nothing_is_cached(server, cache, monkeypatch, cli):
+def test_a_download_with_the_wrong_checksum_is_refused_and_nothing_is_cached(server, cache, cli):
     server.files[f"/{NAME}"] = RAW.read_bytes().replace(b"92.578125", b"92.578126")
-    _point_nb101_at(monkeypatch, _url(server), _sha(RAW.read_bytes()))
+    _point_nb101_at(_url(server), _sha(RAW.read_bytes()))
     code, err = _fetch(cli, "nb101")
     assert code == 2 and err.splitlines()[-1].startswith("error: ") and "checksum mismatch" in err
     assert "nothing cached" in err and _files(cache) == []
 
 
-def test_converted_contents_that_differ_from_the_reference_are_refused(server, cache, monkeypatch, cli):
+def test_converted_contents_that_differ_from_the_reference_are_refused(server, cache, cli):
     server.files[f"/{NAME}"] = RAW.read_bytes().replace(b"92.578125", b"92.578126")
-    _point_nb101_at(monkeypatch, _url(server), None)  # no raw checksum known: the contents decide
+    _point_nb101_at(_url(server), None)  # no raw checksum known: the contents decide
     code, err = _fetch(cli, "nb101")
     assert code == 2 and "does not hold the reference data" in err.splitlines()[-1] and _files(cache) == []
 
 
-def test_an_interrupted_download_leaves_nothing_and_the_rerun_resumes(server, cache, monkeypatch, cli):
+def test_an_interrupted_download_leaves_nothing_and_the_rerun_resumes(server, cache, cli):
     body = RAW.read_bytes()
     server.files[f"/{NAME}"] = body
     server.cut[f"/{NAME}"] = 1_000
-    _point_nb101_at(monkeypatch, _url(server), _sha(body))
+    _point_nb101_at(_url(server), _sha(body))
     code, err = _fetch(cli, "nb101")
     assert code == 2 and "stopped after 1,000 bytes" in err and "run the same command again" in err
     assert locate(TARGET) is None  # nothing usable: only the partial download waits to be resumed
@@ -147,8 +153,8 @@ def _closed_port() -> int:
         return s.getsockname()[1]
 
 
-def test_from_a_folder_offline_raw_files_or_the_data_layout(cache, tmp_path, monkeypatch, cli):
-    _point_nb101_at(monkeypatch, f"http://127.0.0.1:{_closed_port()}", _sha(RAW.read_bytes()))
+def test_from_a_folder_offline_raw_files_or_the_data_layout(cache, tmp_path, cli):
+    _point_nb101_at(f"http://127.0.0.1:{_closed_port()}", _sha(RAW.read_bytes()))
     clone = tmp_path / "NASLib"  # the benchmark's own repository layout
     (clone / NAME).parent.mkdir(parents=True)
     (clone / NAME).write_bytes(RAW.read_bytes())
@@ -166,8 +172,8 @@ def test_from_a_folder_offline_raw_files_or_the_data_layout(cache, tmp_path, mon
     assert _files(cache) == []
 
 
-def test_offline_without_a_folder_says_how_to_fetch_from_one(cache, monkeypatch, cli):
-    _point_nb101_at(monkeypatch, f"http://127.0.0.1:{_closed_port()}", None)
+def test_offline_without_a_folder_says_how_to_fetch_from_one(cache, cli):
+    _point_nb101_at(f"http://127.0.0.1:{_closed_port()}", None)
     code, err = _fetch(cli, "nb101")
     assert code == 2 and "cannot download" in err and "--from DIR" in err.splitlines()[-1] and _files(cache) == []
 

@@ -39,10 +39,7 @@ def _print_query(results: str, sql: str, fmt: Format, write: bool = False, param
                     raise ZsdistError(f"{statement.type.name} statements can write files, and queries over results "
                                       f"are read-only: pass --write to allow them")
             con.execute("SET lock_configuration = true")
-        cursor = con.execute(sql, params)
-        columns = [d[0] for d in cursor.description or []]
-        rows = cursor.fetchall()
-    typer.echo(render(columns, rows, fmt.value))
+        render(con, con.sql(sql, params=params), fmt)
 
 
 @app.command()
@@ -209,14 +206,14 @@ def data_status(
                                               "checksum.")] = False,
 ) -> None:
     """List each reference-data source: embedded, in the data folder (ZSDIST_DATA), cached, or missing."""
-    from zsdist.analysis.output import render
+    from zsdist.analysis.output import print_table
     from zsdist.refdata.fetch import status
     from zsdist.refdata.sources import SOURCES
     from zsdist.settings import cache_root
 
     rows = [(s.name, s.state, f"{s.size / 1e6:.1f} MB" if s.size else "-", SOURCES.get(s.name).what, s.detail)
             for s in status(verify)]
-    typer.echo(render(["source", "where", "size", "what", "note"], rows, "table"))
+    print_table(["source", "where", "size", "what", "note"], rows)
     typer.echo(f"cache: {cache_root()} (ZSDIST_CACHE)")
 
 
@@ -321,7 +318,7 @@ def compare(
                         ] = 0.01,
 ) -> None:
     """List proxies whose values or correlations moved between two runs; exit 1 when any did."""
-    from zsdist.analysis.output import render
+    from zsdist.analysis.output import print_table
     from zsdist.compare import compare_runs, latest_runs
 
     if latest:
@@ -331,7 +328,7 @@ def compare(
     drift = compare_runs(results, run_a, run_b, value_tol, corr_tol)
     if drift.rows:
         typer.echo(f"drift between {run_a} and {run_b}:")
-        typer.echo(render(drift.columns, drift.rows, "table"))
+        print_table(drift.columns, drift.rows)
         raise typer.Exit(1)
     typer.echo(f"no drift between {run_a} and {run_b}: {drift.compared} space × dataset × proxy groups agree")
 

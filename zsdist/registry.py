@@ -1,6 +1,7 @@
 """A name → entry registry shared by spaces, proxies and devices (the timm pattern)."""
 from __future__ import annotations
 
+import contextlib
 import difflib
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
@@ -32,6 +33,23 @@ class Registry(Generic[T]):
             return self._entries[name]
         except KeyError:
             raise ZsdistError(self.unknown_message(name)) from None
+
+    def remove(self, name: str) -> T:
+        """Take an entry out and return it, e.g. to add a changed copy under its name (inside `temporarily`)."""
+        entry = self.get(name)
+        del self._entries[name]
+        return entry
+
+    @contextlib.contextmanager
+    def temporarily(self) -> Iterator[None]:
+        """Undo at the end of the block what was added or removed in it: tests and the CONTRIBUTING recipes register
+        examples for real, as a plugin would, and leave the registry as they found it for the rest of the process."""
+        saved = dict(self._entries)
+        try:
+            yield
+        finally:
+            self._entries.clear()
+            self._entries.update(saved)
 
     def unknown_message(self, name: str) -> str:
         close = difflib.get_close_matches(name, self._entries, n=1)

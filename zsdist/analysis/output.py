@@ -1,13 +1,19 @@
-"""Query results as a plain text table, CSV or JSON."""
+"""Rows on stdout as a text table, CSV or JSON, each written by DuckDB itself (its box renderer, COPY TO).
+
+DuckDB is imported inside the functions: the CLI imports `Format` eagerly and must answer --help at once.
+"""
 from __future__ import annotations
 
-import csv
-import io
-import json
-import math
+import shutil
+import sys
+import tempfile
 from collections.abc import Sequence
 from enum import Enum
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import duckdb
 
 
 class Format(str, Enum):
@@ -18,33 +24,41 @@ class Format(str, Enum):
     json = "json"
 
 
-def _cell(value: Any) -> str:
-    if value is None:
-        return "NULL"
-    if isinstance(value, float):
-        return "nan" if math.isnan(value) else f"{value:.6g}"
-    return str(value)
+# DuckDB's relation renderer fetches at most 10,000 rows and cannot tell the total once it has that many
+TABLE_ROWS = 9_999
+_NAME = "zsdist_output"  # the rows as a view of the connection, for the SQL below
+_COPY_OPTIONS = {Format.csv: "FORMAT csv, HEADER true", Format.json: "FORMAT json, ARRAY true"}
 
 
-def render(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str) -> str:
-    if fmt == "json":
-        return json.dumps([dict(zip(columns, r)) for r in rows], default=str, indent=1)
-    if fmt == "csv":
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(columns)
-        writer.writerows(rows)
-        return out.getvalue().rstrip("\n")
-    cells = [[_cell(v) for v in r] for r in rows]
-    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths)), "  ".join("-" * w for w in widths)]
-    lines += ["  ".join(v.rjust(w) if _numeric(v) else v.ljust(w) for v, w in zip(r, widths)) for r in cells]
-    return "\n".join(lines + [f"({len(rows)} row{'s' if len(rows) != 1 else ''})"])
+def render(con: duckdb.DuckDBPyConnection, rows: duckdb.DuckDBPyRelation, fmt: Format) -> None:
+    """Print the relation `rows` of `con` on stdout in `fmt`; the query runs here (so its errors are raised
+    here). CSV and JSON hold every row, NULL as an empty field / null, NaN as nan / NaN."""
+    con.register(_NAME, rows)
+    if fmt is Format.table:
+        _table(con)
+        return
+    with tempfile.TemporaryDirectory(prefix="zsdist-output-") as folder:
+        path = Path(folder) / f"rows.{fmt.value}"
+        con.execute(f"COPY {_NAME} TO $path ({_COPY_OPTIONS[fmt]})", {"path": str(path)})
+        with path.open(encoding="utf-8") as written:
+            shutil.copyfileobj(written, sys.stdout)
 
 
-def _numeric(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
+def _table(con: duckdb.DuckDBPyConnection) -> None:
+    """DuckDB's box table of the first TABLE_ROWS rows, as wide as the values (a pipe or a narrow terminal gets
+    every column). Only TABLE_ROWS + 1 rows are kept; the total is counted when there are more."""
+    con.execute(f"CREATE TEMP TABLE {_NAME}_head AS FROM {_NAME} LIMIT {TABLE_ROWS + 1}")
+    head = con.table(f"{_NAME}_head")
+    head.limit(TABLE_ROWS).show(max_rows=TABLE_ROWS, max_width=sys.maxsize, null_value="NULL")
+    if len(head) > TABLE_ROWS:
+        total = len(con.table(_NAME))
+        print(f"{total:,} rows, the first {TABLE_ROWS:,} shown: --format csv or json prints them all")
+
+
+def print_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """Rows computed in Python (listings, drift between runs) printed like query results."""
+    import duckdb
+    import pyarrow as pa
+
+    con = duckdb.connect()
+    render(con, con.from_arrow(pa.table({c: [r[i] for r in rows] for i, c in enumerate(columns)})), Format.table)
