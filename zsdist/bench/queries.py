@@ -131,14 +131,11 @@ def _timed(fn: Callable[[], object], repeat: int = 1) -> float:
     return statistics.median(times)
 
 
-def _cli_select_1(results: str) -> float:
+def _cli_select_1(results: str) -> None:
     script = os.path.join(os.path.dirname(sys.executable), "zsdist")
-    start = time.perf_counter()
     done = subprocess.run([script, "query", "SELECT 1", "--results", results], capture_output=True, text=True)
-    took = time.perf_counter() - start
     if done.returncode != 0:
         raise RuntimeError(f"zsdist query failed: {done.stderr.strip()}")
-    return took
 
 
 def _latest(results: str, one: str) -> tuple[str, str]:
@@ -162,7 +159,7 @@ def measure(results: str, ids: list[str], out: str) -> dict[str, float]:
     one = ids[0]
     return {
         "open views": _timed(lambda: connect(results), repeat=3),
-        "SELECT 1 (CLI)": _cli_select_1(results),
+        "SELECT 1 (CLI)": _timed(lambda: _cli_select_1(results), repeat=3),
         "one run's correlation": _timed(lambda: connect(results).execute(CORRELATION_SQL, {"run": one}).fetchall()),
         "compare --latest": _timed(lambda: compare_runs(results, *_latest(results, one))),
         "report of one run": _timed(lambda: write_report(results, one, out, spec)),
