@@ -12,10 +12,10 @@ import pyarrow.parquet as pq
 import pytest
 from scipy.stats import spearmanr
 
-from hw_models import DEVICES
-from hw_models.features import space_features
 from hw_models.predict import PARAMS_DIR, load
-from hw_models.tables import hwnb_tables
+from zsdist.hardware import DEVICES
+from zsdist.hardware.features import space_features
+from zsdist.hardware.tables import hwnb_tables
 from zsdist.spaces import create_space
 from zsdist.store import Store
 
