@@ -7,14 +7,11 @@ from __future__ import annotations
 
 import platform
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
-
-from hw_models import Estimate, Query, register_device
-from hw_models.features import input_shape
 
 WARMUP = 10
 REPEATS = 50
@@ -93,16 +90,3 @@ def _time_cuda(model: nn.Module, inputs: torch.Tensor, repeats: int) -> list[flo
         end.synchronize()
         times.append(start.elapsed_time(end))
     return times
-
-
-def _measured(device: str):
-    def estimate(query: Query) -> Estimate:
-        generator = torch.Generator().manual_seed(0)
-        inputs = torch.randn(input_shape(query.dataset, query.batch_size), generator=generator)
-        timing = measure(query.build(), inputs, device)
-        return Estimate(timing.median_ms, None, "measured", timing.batch_size, asdict(timing))
-    return estimate
-
-
-register_device("cpu", "measured", "this worker's CPU, timed with PyTorch")(_measured("cpu"))
-register_device("cuda", "measured", "this worker's first GPU, timed with CUDA events")(_measured("cuda"))

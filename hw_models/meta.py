@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hw_models.errors import HardwareModelError
 from hw_models.features import FEATURE_NAMES, FEATURES_VERSION, KINDS, QUANTITIES
 from hw_models.predict import FLOOR_MS, KERNEL_COUNTS, PARAMS_DIR, PREDICTOR_KINDS, TOTALS, beyond, sums
 
@@ -128,8 +129,8 @@ def load_prior(path: Path = PRIOR_FILE) -> DevicePrior:
     d = json.loads(text)
     if d.get("format") != PRIOR_FORMAT or d.get("version") != PRIOR_VERSION or d.get("inputs") != list(INPUT_NAMES) \
             or d.get("features_version") != FEATURES_VERSION:
-        raise ValueError(f"{path} is not a {PRIOR_FORMAT} v{PRIOR_VERSION} file for features v{FEATURES_VERSION}; "
-                         f"refit it (python -m hw_models.calibrate)")
+        raise HardwareModelError(f"{path} is not a {PRIOR_FORMAT} v{PRIOR_VERSION} file for features "
+                                 f"v{FEATURES_VERSION}; refit it (python -m zsdist.hardware.calibrate)")
     fit = {**d["fit"], "sha256_16": hashlib.sha256(text.encode()).hexdigest()[:16]}
     mean, scale, low, high = (np.array(d[k]) for k in ("mean", "scale", "low", "high"))
     return DevicePrior(mean, scale, low, high, tuple(d["devices"]), np.array(d["weights"]), fit)
@@ -233,10 +234,10 @@ def adapt(device: str, prior: DevicePrior, X: np.ndarray, y: np.ndarray, fit: di
     """A new device from the features X and latencies y (ms) of its measured networks."""
     X, y = np.asarray(X, dtype=np.float64), np.asarray(y, dtype=np.float64)
     if X.ndim != 2 or X.shape[1] != N_FEATURES or len(X) != len(y) or len(y) < MIN_NETWORKS:
-        raise ValueError(f"adapt needs an n×{N_FEATURES} feature matrix and n ≥ {MIN_NETWORKS} latencies, got "
-                         f"{X.shape} and {y.shape}")
+        raise HardwareModelError(f"adapt needs an n×{N_FEATURES} feature matrix and n ≥ {MIN_NETWORKS} latencies, "
+                                 f"got {X.shape} and {y.shape}")
     if not np.all(np.isfinite(y) & (y > 0)):
-        raise ValueError("adapt needs finite, positive latencies")
+        raise HardwareModelError("adapt needs finite, positive latencies")
     a = adapt_weights(prior, prior.inputs(X), y)
     record = {"n": len(y), "prior": {"devices": len(prior.devices), **prior.fit},
               "most_probable": {**dict(zip(("prior_scale", "feature_var", "sum_var", "noise_var"), a.hyper)),

@@ -22,8 +22,8 @@ import numpy as np
 import torch
 from scipy.optimize import nnls
 
+from hw_models.errors import HardwareModelError
 from hw_models.features import FEATURE_NAMES, FEATURES_VERSION, KINDS, QUANTITIES, STATES
-from zsdist.errors import ZsdistError
 
 FORMAT = "zsdist-latency-predictor"
 FORMAT_VERSION = 6  # 6: kind "meta" (hw_models.meta); few-shot "fewshot" files are no longer written
@@ -269,10 +269,10 @@ def fit_fewshot(device: str, X: np.ndarray, y: np.ndarray, bases: Sequence[Layer
     their average is steadier than either."""
     X, y = _check(X, y)
     if len(y) < 3:
-        raise ZsdistError(f"few-shot fit of '{device}' needs at least 3 measured networks, got {len(y)}")
+        raise HardwareModelError(f"few-shot fit of '{device}' needs at least 3 measured networks, got {len(y)}")
     families = FAMILIES if family is None else (family,)
     if any(f not in FAMILIES for f in families):
-        raise ZsdistError(f"unknown few-shot family '{family}' (known: {', '.join(FAMILIES)})")
+        raise HardwareModelError(f"unknown few-shot family '{family}' (known: {', '.join(FAMILIES)})")
     columns = _base_columns(bases, X, families)  # each base predicts once per fit
     regressors = {f: _regressors(columns, X, f) for f in families}
     errors = {f: _loo(regressors[f], y, f, len(bases)) for f in families}
@@ -351,10 +351,10 @@ def _ridge(B: np.ndarray, t: np.ndarray, ridge: float, family: str, n_bases: int
 def _check(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     X, y = np.asarray(X, dtype=np.float64), np.asarray(y, dtype=np.float64)
     if X.ndim != 2 or X.shape[1] != len(FEATURE_NAMES) or len(X) != len(y):
-        raise ZsdistError(f"fit needs an n×{len(FEATURE_NAMES)} feature matrix and n latencies, got {X.shape} "
-                          f"and {y.shape}")
+        raise HardwareModelError(f"fit needs an n×{len(FEATURE_NAMES)} feature matrix and n latencies, got "
+                                 f"{X.shape} and {y.shape}")
     if not np.all(np.isfinite(y) & (y > 0)):
-        raise ZsdistError("fit latencies must be finite and positive (drop failed measurements first)")
+        raise HardwareModelError("fit latencies must be finite and positive (drop failed measurements first)")
     return X, y
 
 
@@ -376,13 +376,13 @@ def save(predictor, folder: Path = PARAMS_DIR) -> Path:
 def from_document(doc: dict, source: str):
     """The predictor a document (`document`) describes; errors name its `source` and what is wrong with it."""
     if not isinstance(doc, dict) or doc.get("format") != FORMAT or doc.get("format_version") != FORMAT_VERSION:
-        raise ZsdistError(f"{source} is not a {FORMAT} v{FORMAT_VERSION} file")
+        raise HardwareModelError(f"{source} is not a {FORMAT} v{FORMAT_VERSION} file")
     if doc.get("features_version") != FEATURES_VERSION or doc.get("feature_names") != list(FEATURE_NAMES):
-        raise ZsdistError(f"{source} was fitted on features v{doc.get('features_version')}, this code extracts "
-                          f"v{FEATURES_VERSION}; refit it")
+        raise HardwareModelError(f"{source} was fitted on features v{doc.get('features_version')}, this code "
+                                 f"extracts v{FEATURES_VERSION}; refit it")
     if doc.get("kind") not in PREDICTOR_KINDS:
-        raise ZsdistError(f"{source} holds an unknown kind of predictor '{doc.get('kind')}' (known: "
-                          f"{', '.join(PREDICTOR_KINDS)})")
+        raise HardwareModelError(f"{source} holds an unknown kind of predictor '{doc.get('kind')}' (known: "
+                                 f"{', '.join(PREDICTOR_KINDS)})")
     return PREDICTOR_KINDS[doc["kind"]].from_dict(doc["device"], doc["params"], doc["fit"])
 
 
@@ -391,11 +391,12 @@ def load(device: str, folder: Path = PARAMS_DIR):
     path = folder / f"{device}.json"
     if not path.is_file():
         known = ", ".join(sorted(p.stem for p in folder.glob("*.json"))) if folder.is_dir() else ""
-        raise ZsdistError(f"no latency predictor for device '{device}' in {folder} (known: {known or 'none'})")
+        raise HardwareModelError(f"no latency predictor for device '{device}' in {folder} "
+                                 f"(known: {known or 'none'})")
     try:
         doc = json.loads(path.read_text())
     except ValueError:
-        raise ZsdistError(f"{path} is not a {FORMAT} v{FORMAT_VERSION} file (not JSON)") from None
+        raise HardwareModelError(f"{path} is not a {FORMAT} v{FORMAT_VERSION} file (not JSON)") from None
     return from_document(doc, str(path))
 
 

@@ -2,7 +2,7 @@
 
 Proxy rows come from the real evaluator (params, flops, naswot on a batch of 8 real images); the all-`none` cell
 (id 0) gives real status-nan NASWOT rows, and #params ties between cells. Latency rows are the HW-NAS-Bench table
-values for the same cells, written through Store as the hw_models table source writes them (run_id "tables").
+values for the same cells, written through Store as the zsdist.hardware table source writes them (run_id "tables").
 """
 from __future__ import annotations
 

@@ -53,7 +53,7 @@ def test_truth_of_another_dataset_and_no_latency(tmp_path_factory, tmp_path):
     con = connect(str(root), SPEC)
     assert missing_hints(con, RUN, str(root)) == [
         "no latency for nb201/cifar10, so the hardware table has only the #FLOPs budgets: add `latency = [\"cpu\"]` "
-        f"(or another device of `hw_models`) to the job, or load the published NB201 tables with "
+        f"(or another device of `zsdist.hardware`) to the job, or load the published NB201 tables with "
         f"`zsdist ingest --results {root} --source nb201`",
         "the ground truth of nb201 has no dataset 'imagenet16_120' (it has cifar10): evaluate one of those to "
         "correlate",
@@ -84,7 +84,7 @@ def test_vit_run_without_truth_archs_latency_or_enough_archs(tmp_path_factory):
                 "(100): evaluate more, or set smaller pool sizes (AnalysisSpec.pool_sizes)")
         latency = (f"no latency for autoformer_tiny/{dataset}, so the hardware table has no rows (nor #FLOPs "
                    'budgets: the flops proxy did not run): add `latency = ["cpu"]` (or another device of '
-                   "`hw_models`) to the job")
+                   "`zsdist.hardware`) to the job")
         assert [h.text for h in found if dataset in h.text] == [pool, latency]
     assert len(found) == 7
     assert con.execute("SELECT count(*) FROM selection WHERE run_id = ?", [VIT_RUN]).fetchone()[0] == 0

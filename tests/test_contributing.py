@@ -15,13 +15,13 @@ import pytest
 import torch
 
 import zsdist.spaces
-from hw_models import DEVICES, latency_rows
 from hw_models.features import extract
-from hw_models.tables import hwnb_tables
 from zsdist.analysis import selection
 from zsdist.analysis.views import connect
 from zsdist.data import load_batch
 from zsdist.errors import ZsdistError
+from zsdist.hardware import DEVICES, latency_rows
+from zsdist.hardware.tables import hwnb_tables
 from zsdist.plan import plan
 from zsdist.proxies import PROXIES, get_proxy, resolve_proxies
 from zsdist.proxies import catalog as proxy_catalog
@@ -238,7 +238,7 @@ def test_the_fewshot_recipe_fits_a_device_that_workflows_name(tmp_path, monkeypa
 
 @pytest.fixture
 def roofline(devices):
-    return run_recipe("device", "hw_models.roofline")
+    return run_recipe("device", "zsdist.hardware.roofline")
 
 
 def test_the_device_recipe_yields_latency_rows_through_the_registry(roofline):

@@ -100,7 +100,7 @@ def test_operators_reading_a_shared_tensor_and_joins_are_counted():
 
 
 def test_nb201_fast_path_equals_building_the_whole_network():
-    from hw_models.features import input_shape, nb201_features
+    from zsdist.hardware.features import input_shape, nb201_features
 
     archs = ["|nor_conv_3x3~0|+|nor_conv_1x1~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|none~2|",
              "|none~0|+|skip_connect~0|nor_conv_3x3~1|+|skip_connect~0|skip_connect~1|skip_connect~2|",

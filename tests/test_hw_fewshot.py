@@ -12,10 +12,10 @@ import pyarrow.parquet as pq
 import pytest
 from scipy.stats import spearmanr
 
-from hw_models import DEVICES
-from hw_models.features import space_features
 from hw_models.predict import PARAMS_DIR, load
-from hw_models.tables import hwnb_tables
+from zsdist.hardware import DEVICES
+from zsdist.hardware.features import space_features
+from zsdist.hardware.tables import hwnb_tables
 from zsdist.spaces import create_space
 from zsdist.store import Store
 
@@ -183,3 +183,21 @@ def test_workflows_name_a_fitted_device_and_runs_keep_its_document(board, home, 
     cli("fewshot", "wfboard", "--from", _csv(tmp_path / "m.csv", _rows(rest[-20:], y)))
     code, err, _ = _launch(tmp_path, cli, workflow_file, "nb", "nb201", "cifar10", rest[:4])
     assert code == 2 and "device 'wfboard' was refitted after run" in err
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda doc: {**doc, "features_version": -1},
+     r"oldboard\.json was fitted on features v-1, this code extracts v\d+; refit it"),
+    (lambda doc: {**doc, "kind": "lookup"}, r"oldboard\.json holds an unknown kind of predictor 'lookup'"),
+])
+def test_a_workflow_naming_an_unusable_fitted_device_exits_2_with_one_line(home, tmp_path, cli, workflow_file, edit,
+                                                                            message):
+    """hw_models rejects the file (HardwareModelError); the launch ends in one line, before Ray starts."""
+    home.mkdir(parents=True)
+    doc = json.loads((PARAMS_DIR / "raspi4.json").read_text())
+    (home / "oldboard.json").write_text(json.dumps(edit({**doc, "device": "oldboard"})))
+    path = workflow_file(tmp_path, WORKFLOW.format(name="old", output=tmp_path / "results", space="nb201",
+                                                   dataset="cifar10", ids=[1, 2]).replace("wfboard", "oldboard"))
+    code, _, err = cli("launch", "--workflow", str(path))
+    assert code == 2 and err.count("\n") == 1 and re.search(message, err), err
+    assert not (tmp_path / "results").exists()

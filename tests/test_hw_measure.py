@@ -7,9 +7,9 @@ import pytest
 import torch
 from torch import nn
 
-from hw_models import DEVICES, latency_rows
 from hw_models.measure import cpu_name, measure
 from zsdist.errors import ZsdistError
+from zsdist.hardware import DEVICES, latency_rows
 
 
 def tiny() -> nn.Module:

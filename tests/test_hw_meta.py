@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
-from hw_models.features import space_features
 from hw_models.meta import GRID, IDEAL, INPUT_NAMES, adapt, adapt_weights, build_prior, load_prior, save_prior
-from hw_models.tables import FAMILIES, distinct_devices, table_for
 from zsdist.bench.latency import op_counts
+from zsdist.hardware.features import space_features
+from zsdist.hardware.tables import FAMILIES, distinct_devices, table_for
 from zsdist.spaces import create_space
 
 SHOT, POOL = 20, 320

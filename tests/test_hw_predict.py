@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
-from hw_models.features import arch_features, space_features
+from hw_models.errors import HardwareModelError
 from hw_models.meta import adapt, load_prior
 from hw_models.predict import (
     FAMILIES,
@@ -22,9 +22,9 @@ from hw_models.predict import (
     load,
     save,
 )
-from hw_models.tables import hwnb_tables
 from zsdist.bench.latency import metrics, noise_ceiling, one_hot, verdict
-from zsdist.errors import ZsdistError
+from zsdist.hardware.features import arch_features, space_features
+from zsdist.hardware.tables import hwnb_tables
 from zsdist.spaces import create_space
 
 FIT, TEST = 120, 120
@@ -74,9 +74,9 @@ def test_few_shot_from_20_cells_ranks_the_rest(cells):
     adapted, unadapted = predictor.predict(F[REST]), bases[0].predict(F[REST])
     assert spearmanr(adapted, y[REST])[0] > 0.75  # bases fitted on 120 cells only; the bench uses 3,000
     assert metrics(adapted, y[REST])[1] < metrics(unadapted, y[REST])[1] / 2  # RMSE: the new device's scale
-    with pytest.raises(ZsdistError, match="at least 3"):
+    with pytest.raises(HardwareModelError, match="at least 3"):
         fit_fewshot("pixel3", F[:2], y[:2], bases)
-    with pytest.raises(ZsdistError, match="unknown few-shot family 'gpu'"):
+    with pytest.raises(HardwareModelError, match="unknown few-shot family 'gpu'"):
         fit_fewshot("pixel3", F[SHOT], y[SHOT], bases, family="gpu")
 
 
@@ -109,9 +109,9 @@ def test_saved_predictors_load_to_the_same_numbers(cells, tmp_path):
     assert doc["format"] == "zsdist-latency-predictor" and doc["fit"]["table"] == "hw_cifar10" and doc["fit"]["n"] == 60
     doc["features_version"] = -1
     (tmp_path / "raspi4.json").write_text(json.dumps(doc))
-    with pytest.raises(ZsdistError, match="features v-1"):
+    with pytest.raises(HardwareModelError, match="features v-1"):
         load("raspi4", tmp_path)
-    with pytest.raises(ZsdistError, match="no latency predictor for device 'nope'"):
+    with pytest.raises(HardwareModelError, match="no latency predictor for device 'nope'"):
         load("nope", tmp_path)
 
 

@@ -7,9 +7,9 @@ import json
 import pyarrow.dataset as pads
 import pytest
 
-from hw_models import latency_rows
-from hw_models.tables import HELP_DEVICES, HWNB_DEVICES, help_tables, hwnb_tables, ingest_tables, naslib_to_arch
 from zsdist.errors import ZsdistError
+from zsdist.hardware import latency_rows
+from zsdist.hardware.tables import HELP_DEVICES, HWNB_DEVICES, help_tables, hwnb_tables, ingest_tables, naslib_to_arch
 from zsdist.settings import data_file
 from zsdist.spaces import create_space
 from zsdist.store import Store

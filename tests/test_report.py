@@ -20,11 +20,11 @@ import matplotlib.image
 import pytest
 from analysis_fixture import HW_FILES, RUN, fixture_arch_ids, shared_results
 
-from hw_models.tables import help_tables, hwnb_tables, table_rows
 from zsdist.analysis.report import write_report
 from zsdist.analysis.spec import AnalysisSpec
 from zsdist.analysis.views import connect
 from zsdist.cli import main
+from zsdist.hardware.tables import help_tables, hwnb_tables, table_rows
 from zsdist.store import Store
 
 SPEC = AnalysisSpec(pool_sizes=(10,), pool_repeats=8, top_k=(1, 3), bootstrap_resamples=100)

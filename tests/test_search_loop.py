@@ -8,9 +8,9 @@ import dataclasses
 import numpy as np
 import pytest
 
-from hw_models.tables import hwnb_tables
 from zsdist.analysis.summary import finalize_run
 from zsdist.analysis.views import connect
+from zsdist.hardware.tables import hwnb_tables
 from zsdist.search.loop import SearchLoop, drive
 from zsdist.search.score import score
 from zsdist.search.spec import AZ_COMPONENTS, Constraint, Objective, SearchSpec, StrategySpec

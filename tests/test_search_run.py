@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hw_models.tables import hwnb_tables
 from zsdist.analysis.report import write_report
 from zsdist.analysis.views import connect
 from zsdist.errors import ZsdistError
+from zsdist.hardware.tables import hwnb_tables
 from zsdist.search.driver import run_search
 from zsdist.search.loop import SearchLoop, drive
 from zsdist.search.rows import KnownRows, Settings

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from hw_models.tables import hwnb_tables
+from zsdist.hardware.tables import hwnb_tables
 from zsdist.settings import data_file, read_table
 from zsdist.spaces import create_space
 from zsdist.store import Store

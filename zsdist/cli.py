@@ -250,8 +250,8 @@ def fewshot(
     meta-learned from 29 devices' tables, and save it where workflows find it."""
     from pathlib import Path
 
-    from hw_models.fitted import check_name, folder
     from zsdist.fewshot import fit_device, read_measurements, run_measurements
+    from zsdist.hardware.fitted import check_name, folder
 
     if (from_file is None) == (run is None):
         raise ZsdistError("give the measurements either as --from FILE or as --run RUN (with --device)")

@@ -1,6 +1,6 @@
 """`zsdist fewshot`: a new latency device from a few measured networks, read from a CSV or Parquet file or from a
 run's `latency` rows; their features are extracted from the built networks, the device prior (hw_models.meta) is
-adapted to them, and the device is saved where workflows find it (hw_models.fitted)."""
+adapted to them, and the device is saved where workflows find it (zsdist.hardware.fitted)."""
 from __future__ import annotations
 
 import math
@@ -126,10 +126,11 @@ def fit_device(name: str, measurements: list[Measurement], source: dict, out: Pa
     """Adapt the shipped device prior to the measured networks and save device `name`."""
     from scipy.stats import spearmanr
 
-    from hw_models.features import arch_features
-    from hw_models.fitted import save_fitted
     from hw_models.meta import adapt, load_prior, loo_predictions
     from hw_models.predict import within10
+    from zsdist.hardware import user_input
+    from zsdist.hardware.features import arch_features
+    from zsdist.hardware.fitted import save_fitted
 
     networks = _per_network(measurements)
     if len(networks) < MIN_NETWORKS:
@@ -140,7 +141,9 @@ def fit_device(name: str, measurements: list[Measurement], source: dict, out: Pa
     y = np.array([m.latency_ms for m in networks])
     record = {"source": source, "batch_size": batch, "networks": [
         {"space": m.space, "arch": m.arch, "dataset": m.dataset, "latency_ms": m.latency_ms} for m in networks]}
-    prior = load_prior()
-    loo = loo_predictions(prior, X, y)
-    path = save_fitted(adapt(name, prior, X, y, record), out)
+    with user_input():
+        prior = load_prior()
+        loo = loo_predictions(prior, X, y)
+        predictor = adapt(name, prior, X, y, record)
+    path = save_fitted(predictor, out)
     return Fitted(path, len(networks), batch, float(spearmanr(loo, y)[0]), within10(loo, y))

@@ -19,7 +19,7 @@ TABLES_SPACE = "nb201"  # the space the published latency tables measure
 
 
 def _load_tables(store: Store, name: str, path: str | None, force: bool) -> Written:
-    from hw_models.tables import TABLE_SOURCES, source_tables, table_rows
+    from zsdist.hardware.tables import TABLE_SOURCES, source_tables, table_rows
     from zsdist.refwrite import file_origin, reference_origin, replace
 
     origin = file_origin(Path(path)) if path else reference_origin(TABLE_SOURCES[name])
@@ -32,7 +32,7 @@ def ingest(store: Store, names: Sequence[str] = (), file: str | None = None, for
     """Load the named sources (default: every truth source); returns the names loaded or kept. Sources named
     explicitly must be available; defaulted ones that are neither embedded nor fetched are skipped with a note.
     Each step says what it reads before it starts (some take seconds), so stderr holds only an error."""
-    from hw_models.tables import TABLE_SOURCES
+    from zsdist.hardware.tables import TABLE_SOURCES
     from zsdist.refdata.sources import source_of
     from zsdist.settings import locate, missing_message
     from zsdist.truth import TRUTH, load

@@ -22,8 +22,8 @@ RESOURCE_WAIT_S = 300.0
 
 def check_inputs(workflow: Workflow) -> None:
     """Load each job's batches and ask each non-measured latency device once, on the driver."""
-    from hw_models import DEVICES, latency_rows
     from zsdist.data import load_batch
+    from zsdist.hardware import DEVICES, latency_rows
     from zsdist.spaces import create_space
 
     for index, job in enumerate(workflow.jobs):

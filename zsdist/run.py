@@ -99,7 +99,7 @@ def record_run(store: Store, workflow: _Recorded, finished: bool) -> None:
 def resources(shard: Shard) -> dict[str, float]:
     """Proxy shards take the job's CPUs/GPU fraction; a latency shard with a measured device takes the whole
     device (every CPU of the smallest node, or one whole GPU) so that nothing else runs beside its timings."""
-    from hw_models import DEVICES
+    from zsdist.hardware import DEVICES
 
     job = shard.job
     if shard.table == "scores":
@@ -115,7 +115,7 @@ def fitted_devices(store: Store, workflow: Workflow) -> dict[str, dict]:
     """The documents of the fitted devices (`zsdist fewshot`) the workflow names, for its workers, which may not
     see the user's folder. A device refitted after the run recorded it (`_record_devices`) would mix two fits in
     one run's rows: refused, before anything is written."""
-    from hw_models import DEVICES
+    from zsdist.hardware import DEVICES
 
     documents = {}
     for name in sorted({d for job in workflow.jobs for d in job.latency}):

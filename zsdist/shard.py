@@ -52,8 +52,8 @@ def row_options(proxy: Proxy, split: int = 1) -> str:
 def compute_latency_shard(shard: Shard, devices: dict[str, dict] | None = None) -> list[dict]:
     """Latency rows of every arch × dataset of the shard on each of the job's devices; `devices` holds the
     documents of fitted devices it names (the run hands them over: a worker may not see the user's folder)."""
-    from hw_models import latency_rows
-    from hw_models.fitted import use_all
+    from zsdist.hardware import latency_rows
+    from zsdist.hardware.fitted import use_all
 
     use_all(devices or {})
 

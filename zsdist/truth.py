@@ -74,7 +74,7 @@ def _read_nb201(path: Path) -> list[dict]:
 
     space = create_space("nb201")
     if path.suffix.lower() == ".json":
-        from hw_models.tables import naslib_to_arch
+        from zsdist.hardware.tables import naslib_to_arch
         from zsdist.refdata import naslib
 
         rows = []

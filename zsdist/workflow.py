@@ -146,8 +146,8 @@ class Workflow:
 
 def _resolve(job: Job, where: str) -> Job:
     """Check a well-formed job against the registries: names exist, ids are in the space, settings agree."""
-    from hw_models import DEVICES
     from zsdist.data import DATASETS
+    from zsdist.hardware import DEVICES
     from zsdist.proxies.catalog import proxy_names
     from zsdist.spaces import create_space
 

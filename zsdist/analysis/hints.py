@@ -79,11 +79,11 @@ def hints(con: duckdb.DuckDBPyConnection, run_id: str, results: str | None = Non
 
 
 def _latency_hint(space: str, dataset: str, has_flops: bool, results: str | None) -> str:
-    from hw_models.tables import HELP_DATASET, HWNB_FILES
+    from zsdist.hardware.tables import HELP_DATASET, HWNB_FILES
 
     left = "only the #FLOPs budgets" if has_flops else "no rows (nor #FLOPs budgets: the flops proxy did not run)"
     text = (f"no latency for {space}/{dataset}, so the hardware table has {left}: add "
-            f'`latency = ["cpu"]` (or another device of `hw_models`) to the job')
+            f'`latency = ["cpu"]` (or another device of `zsdist.hardware`) to the job')
     if space == "nb201" and dataset in {*HWNB_FILES, HELP_DATASET}:
         text += f", or load the published NB201 tables with {_ingest(results, '--source nb201')}"
     return text

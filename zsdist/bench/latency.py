@@ -9,7 +9,7 @@
 3. Cross-space transfer on this machine's CPU (measured, 1 thread, interleaved rounds): fit on measured NB201
    cells, predict measured small ResNets (another family, built here) that no fit has seen.
 `--quick` uses 1,000 fit / 2,000 test cells, 3 draws and fewer CPU networks. Operator features of NB201 cells are cached
-(hw_models.features.space_features), so only the first full run extracts all 15,625.
+(zsdist.hardware.features.space_features), so only the first full run extracts all 15,625.
 """
 from __future__ import annotations
 
@@ -20,7 +20,11 @@ import torch
 from scipy.stats import spearmanr
 from torch import nn
 
-from hw_models.calibrate import (
+from hw_models.features import network_features
+from hw_models.measure import cpu_name, measure
+from hw_models.meta import DevicePrior, adapt
+from hw_models.predict import fit_fewshot, fit_layerwise, within10
+from zsdist.hardware.calibrate import (
     DATASET,
     FIT_CELLS,
     SEED,
@@ -30,11 +34,8 @@ from hw_models.calibrate import (
     fit_table_device,
     nb201_split,
 )
-from hw_models.features import input_shape, network_features, space_features
-from hw_models.measure import cpu_name, measure
-from hw_models.meta import DevicePrior, adapt
-from hw_models.predict import fit_fewshot, fit_layerwise, within10
-from hw_models.tables import FAMILIES, HWNB_DEVICES, distinct_devices, hwnb_tables
+from zsdist.hardware.features import input_shape, space_features
+from zsdist.hardware.tables import FAMILIES, HWNB_DEVICES, distinct_devices, hwnb_tables
 from zsdist.spaces import create_space
 from zsdist.spaces.nb201 import OPS, decode
 

@@ -46,7 +46,7 @@ def _rows(output: str, table: str, where: pads.Expression) -> list[dict]:
 def _exhaustive() -> tuple[str, str, str]:
     """The results folder holding #params and #FLOPs of every NB201 cell (launched when missing, resumable), the
     HW-NAS-Bench tables and the NB201 truth; the launch's run id; a line saying what it cost."""
-    from hw_models.tables import ingest_tables
+    from zsdist.hardware.tables import ingest_tables
     from zsdist.run import launch
     from zsdist.store import Store
     from zsdist.truth import ingest
@@ -97,7 +97,7 @@ def _in_memory(spec: SearchSpec, values: dict, costs: list[np.ndarray]) -> int:
 
 
 def _nb201(quick: bool) -> list[str]:
-    from hw_models.tables import HWNB_DEVICES, hwnb_tables
+    from zsdist.hardware.tables import HWNB_DEVICES, hwnb_tables
     from zsdist.search.driver import run_search
 
     output, run_id, cost = _exhaustive()

@@ -184,7 +184,7 @@ def _constraint(raw: Any, index: int) -> Constraint:
     limit = float(_positive(_typed(raw, "max", (int, float), where), f"{where}.max"))
     if cost != "latency":
         return Constraint(cost, limit)
-    from hw_models import DEVICES
+    from zsdist.hardware import DEVICES
 
     return Constraint(cost, limit, DEVICES.get(_typed(raw, "device", str, where)).name)
 

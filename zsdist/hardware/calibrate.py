@@ -1,16 +1,17 @@
-"""The recipes that fit the shipped parameters, shared by `zsdist bench latency` and `python -m hw_models.calibrate`
-(which rewrites them): the HW-NAS-Bench predictors (hw_models/params/<device>.json) and the device prior that
-`zsdist fewshot` adapts (hw_models/params/meta/prior.json), meta-trained on every NB201 table."""
+"""The recipes that fit the shipped parameters, shared by `zsdist bench latency` and
+`python -m zsdist.hardware.calibrate` (which rewrites them): the HW-NAS-Bench predictors
+(hw_models/params/<device>.json) and the device prior that `zsdist fewshot` adapts (hw_models/params/meta/prior.json),
+meta-trained on every NB201 table."""
 from __future__ import annotations
 
 import hashlib
 
 import numpy as np
 
-from hw_models.features import space_features
 from hw_models.meta import DevicePrior, build_prior, save_prior
 from hw_models.predict import LayerwisePredictor, fit_layerwise, save
-from hw_models.tables import (
+from zsdist.hardware.features import space_features
+from zsdist.hardware.tables import (
     HELP_FILE,
     HWNB_DEVICES,
     HWNB_FILES,

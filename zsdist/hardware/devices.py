@@ -7,18 +7,20 @@ import warnings
 
 import numpy as np
 
-from hw_models import Estimate, Query, register_device
-from hw_models.features import input_shape, network_features
+from hw_models.features import network_features
 from hw_models.predict import load, saved_devices
-from hw_models.tables import HELP_DEVICES, HWNB_DEVICES, table_for
 from zsdist.errors import ZsdistError
+from zsdist.hardware import Estimate, Query, register_device, user_input
+from zsdist.hardware.features import input_shape
+from zsdist.hardware.tables import HELP_DEVICES, HWNB_DEVICES, table_for
 
 PREDICT_BATCH = 1  # predictors read the features of one input
 
 
 @functools.cache
 def _predictor(device: str):
-    return load(device)
+    with user_input():
+        return load(device)
 
 
 def estimate_with(device: str, predictor, query: Query, details: dict, batch_size: int = PREDICT_BATCH) -> Estimate:

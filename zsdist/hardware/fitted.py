@@ -11,10 +11,10 @@ import os
 import re
 from pathlib import Path
 
-from hw_models import DEVICES, Device
-from hw_models.devices import estimate_with
 from hw_models.predict import FORMAT, from_document, save
 from zsdist.errors import ZsdistError
+from zsdist.hardware import DEVICES, Device, user_input
+from zsdist.hardware.devices import estimate_with
 
 HOME_ENV = "ZSDIST_HOME"
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -55,7 +55,8 @@ def use(name: str, doc: dict, source: str) -> Device:
         raise ZsdistError(f"{source} does not hold a fitted device '{name}'")
     if name in DEVICES and DEVICES.get(name).document == doc:
         return DEVICES.get(name)
-    predictor = from_document(doc, source)
+    with user_input():
+        predictor = from_document(doc, source)
     details = {"predictor": f"{name}.json", "kind": predictor.kind, "sha256_16": digest(doc),
                "networks": predictor.fit.get("n")}
     batch = int(predictor.fit.get("batch_size", 1))
