@@ -11,6 +11,7 @@ import math
 import torch
 
 from zsdist.proxies.base import register_proxy
+from zsdist.proxies.introspect import parameter_count
 from zsdist.proxies.probe import Probe
 
 SWAP_MU = 1.5  # millions of parameters
@@ -63,4 +64,4 @@ def swap_regulariser(num_params: int, mu: float = SWAP_MU, sigma: float = SWAP_S
 def swap(probe: Probe) -> float:
     """Distinct sample-wise patterns (one per unit, over the batch) times the parameter-count regulariser."""
     unique = distinct_rows(_patterns(probe, "swap").T)
-    return unique * swap_regulariser(sum(p.numel() for p in probe.model.parameters()))
+    return unique * swap_regulariser(parameter_count(probe.model))

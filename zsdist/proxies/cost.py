@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from zsdist.proxies.base import register_proxy
-from zsdist.proxies.introspect import CONV, LAYERS, eval_mode
+from zsdist.proxies.introspect import CONV, LAYERS, eval_mode, parameter_count
 from zsdist.proxies.probe import Probe, provides
 
 
@@ -45,7 +45,7 @@ def _flops_count(probe: Probe, wanted: frozenset[str]) -> dict[str, Any]:
 @register_proxy("params", options={"counts": "every parameter"})
 def params(probe: Probe) -> float:
     """Number of parameters (every tensor in model.parameters())."""
-    return float(sum(p.numel() for p in probe.model.parameters()))
+    return float(parameter_count(probe.model))
 
 
 @register_proxy("flops", needs=("flops_count",), options={"counts": "conv+linear MACs and biases, one input"})

@@ -17,6 +17,11 @@ GLOBAL_POOLS = (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d
                 nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d)
 
 
+def parameter_count(model: nn.Module) -> int:
+    """Every element of every tensor in model.parameters(): #Params, and SWAP's regulariser, count the same."""
+    return sum(p.numel() for p in model.parameters())
+
+
 def layer_weights(model: nn.Module) -> dict[str, torch.Tensor]:
     """The weight of every conv and linear layer, keyed by its parameter name (as in `named_parameters`)."""
     weights = {f"{name}.weight" if name else "weight": module.weight
