@@ -14,7 +14,7 @@ if TYPE_CHECKING:  # served lazily by __getattr__ at run time
     from zsdist.proxies.base import PROXIES, get_proxy, resolve_proxies
 
 FAMILIES = ("cost", "naswot", "synflow", "activation", "aznas", "meco", "zen", "gradient", "grasp", "jacobian",
-            "ntk", "zico", "vit")
+            "ntk", "persample", "zico", "vit")
 _REGISTRY = ("PROXIES", "get_proxy", "resolve_proxies")
 
 __all__ = ["PROXIES", "Proxy", "get_proxy", "register_proxy", "resolve_proxies"]

@@ -31,9 +31,10 @@ def layer_weights(model: nn.Module) -> dict[str, torch.Tensor]:
     return weights
 
 
-def module_weights(model: nn.Module) -> dict[str, nn.Parameter]:
-    """Every module's `weight` parameter (conv, linear, norm, embedding), biases excluded, as TE-NAS takes them."""
-    return {f"{name}.weight" if name else "weight": m.weight for name, m in model.named_modules()
+def weighted_modules(model: nn.Module) -> dict[str, nn.Module]:
+    """Every module with a `weight` parameter (conv, linear, norm, embedding), keyed by that parameter's name: the
+    weights TE-NAS's NTK differentiates (biases excluded)."""
+    return {f"{name}.weight" if name else "weight": m for name, m in model.named_modules()
             if isinstance(getattr(m, "weight", None), nn.Parameter)}
 
 
