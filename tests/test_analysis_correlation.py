@@ -1,11 +1,14 @@
 """Correlation views against scipy on real proxy rows: every region, ties, status-nan rows, direction, bootstrap."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from analysis_fixture import RUN, in_region, shared_results
 from scipy import stats
 
+from zsdist.analysis import published
 from zsdist.analysis.correlation import bootstrap_interval
 from zsdist.analysis.spec import AnalysisSpec
 from zsdist.analysis.views import connect
@@ -108,3 +111,18 @@ def test_bootstrap_equals_scipy_and_leaves_out_undefined_resamples():
     low, high = bootstrap_interval([1, 1, 2, 3], [1, 2, 2, 4], "spearman", 200, 0)
     assert -1 <= low <= high <= 1
     assert bootstrap_interval([1, 1, 1], [1, 2, 3], "kendall", 50, 0) is None  # every resample undefined
+
+
+def test_published_comparison_puts_each_published_rho_beside_the_runs_and_the_gap(con):
+    figures = {(f["dataset"], f["proxy"]): f["rho"] for f in json.loads(published.FILE.read_text())["figures"]
+               if f["space"] == "nb201" and f["metric"] == "test_acc"}
+    ours = con.execute("SELECT dataset, proxy, spearman FROM correlation WHERE run_id = ? AND metric = 'test_acc' "
+                       "ORDER BY ALL", [RUN]).fetchall()
+    rows = con.execute("SELECT dataset, proxy, spearman, published, gap FROM published_comparison "
+                       "WHERE run_id = ? AND metric = 'test_acc' ORDER BY ALL", [RUN]).fetchall()
+    # every proxy of the run, with a published figure or not (ρ to the last bits: DuckDB sums in any order)
+    assert [(d, p, pytest.approx(r, rel=1e-12)) for d, p, r in ours] == [r[:3] for r in rows]
+    for dataset, proxy, rho, figure, gap in rows:
+        assert figure == figures.get((dataset, proxy))
+        assert gap == (None if figure is None else pytest.approx(rho - figure))
+    assert {r[3] is None for r in rows} == {True, False}  # NB201 CIFAR-10 has figures, ImageNet16-120 none here

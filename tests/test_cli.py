@@ -119,6 +119,16 @@ def test_query_table_shows_every_row_and_column_in_a_narrow_pipe(nb201_results, 
         [[r[0], r[1], "NULL" if r[3] is None else str(r[3]), "nan" if r[4] != r[4] else str(r[4])] for r in rows]
 
 
+def test_query_markdown_is_a_table_of_every_row(nb201_results, cli):
+    folder, columns, rows = nb201_results
+    code, out, err = cli("query", QUERY, "--results", folder, "--format", "markdown")
+    assert code == 0, err
+    header, rule, *lines = out.splitlines()
+    assert header == "| " + " | ".join(columns) + " |" and rule == "|" + "---|" * len(columns)
+    cells = [[c.replace("\\|", "|") for c in line[2:-2].split(" | ")] for line in lines]  # arch strings hold |
+    assert [[int(c[0]), c[1], c[3]] for c in cells] == [[r[0], r[1], "" if r[3] is None else str(r[3])] for r in rows]
+
+
 def _table_values(out: str) -> list[int]:
     """The numbers in a one-column box table's rows."""
     return [int(line.strip("│ ")) for line in out.splitlines() if line.strip("│ ").isdigit()]

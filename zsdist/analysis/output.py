@@ -1,4 +1,5 @@
-"""Rows on stdout as a text table, CSV or JSON, each written by DuckDB itself (its box renderer, COPY TO).
+"""Rows on stdout as a text table, CSV or JSON, each written by DuckDB itself (its box renderer, COPY TO), or as
+Markdown.
 
 DuckDB is imported inside the functions: the CLI imports `Format` eagerly and must answer --help at once.
 """
@@ -22,6 +23,7 @@ class Format(str, Enum):
     table = "table"
     csv = "csv"
     json = "json"
+    markdown = "markdown"
 
 
 # DuckDB's relation renderer fetches at most 10,000 rows and cannot tell the total once it has that many
@@ -36,6 +38,9 @@ def render(con: duckdb.DuckDBPyConnection, rows: duckdb.DuckDBPyRelation, fmt: F
     con.register(_NAME, rows)
     if fmt is Format.table:
         _table(con)
+        return
+    if fmt is Format.markdown:
+        _markdown(con.table(_NAME))
         return
     with tempfile.TemporaryDirectory(prefix="zsdist-output-") as folder:
         path = Path(folder) / f"rows.{fmt.value}"
@@ -53,6 +58,18 @@ def _table(con: duckdb.DuckDBPyConnection) -> None:
     if len(head) > TABLE_ROWS:
         total = len(con.table(_NAME))
         print(f"{total:,} rows, the first {TABLE_ROWS:,} shown: --format csv or json prints them all")
+
+
+def _markdown(rows: duckdb.DuckDBPyRelation) -> None:
+    """A GitHub table of every row, values as Python prints them and NULL empty: how docs/results.md's tables are
+    made from a run (round in the SQL). DuckDB writes no Markdown."""
+    def cell(value: Any) -> str:
+        return "" if value is None else str(value).replace("|", "\\|")
+
+    print("| " + " | ".join(rows.columns) + " |")
+    print("|" + "---|" * len(rows.columns))
+    for row in rows.fetchall():
+        print("| " + " | ".join(map(cell, row)) + " |")
 
 
 def print_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:

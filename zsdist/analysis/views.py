@@ -24,7 +24,7 @@ from collections.abc import Iterator
 import duckdb
 import pyarrow as pa
 
-from zsdist.analysis import correlation, hardware, runs, search, selection, study
+from zsdist.analysis import correlation, hardware, published, runs, search, selection, study
 from zsdist.analysis.spec import AnalysisSpec
 from zsdist.errors import ZsdistError
 from zsdist.store import PARTITIONS, SCHEMAS, Store
@@ -93,6 +93,7 @@ def connect(results: str, spec: AnalysisSpec = AnalysisSpec()) -> duckdb.DuckDBP
         root = mount(con, store)
     correlation.register_functions(con)
     study.register_tables(con)
+    published.register_tables(con)
     for name, sql in spec.tables().items():
         con.execute(f"CREATE VIEW {name} AS {sql}")
     # every view binds (and so lists the files of) each table it reads when it is created: create them against
@@ -110,7 +111,7 @@ def connect(results: str, spec: AnalysisSpec = AnalysisSpec()) -> duckdb.DuckDBP
         LEFT JOIN proxies p ON p.proxy = s.proxy
         WHERE s.status = 'ok' AND s.value IS NOT NULL AND t.value IS NOT NULL""")
     _wide(con, names)
-    for module in (runs, correlation, selection, hardware, study, search):
+    for module in (runs, correlation, selection, hardware, study, search, published):
         for name, sql in module.VIEWS.items():
             con.execute(f"CREATE VIEW {name} AS {sql}")
     runs.register_macros(con)

@@ -1,0 +1,5 @@
+SELECT proxy, n, round(spearman, 3) AS "ρ (ours)", round(kendall, 3) AS "Kendall τ", published, round(gap, 2) AS gap,
+       source, protocol
+FROM published_comparison
+WHERE run_id = latest('survey_nb201') AND metric = 'test_acc'
+ORDER BY spearman DESC NULLS LAST
