@@ -3,6 +3,7 @@ in the protocol) and `published_comparison`, every run's correlation with the pu
 survey table of docs/results.md is one query over a run rather than numbers copied by hand."""
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -12,9 +13,14 @@ import pyarrow as pa
 FILE = Path(__file__).with_name("published.json")
 
 
+@functools.cache
+def _figures() -> pa.Table:
+    """Read once per process: every connect() registers it, and a query opens one connection."""
+    return pa.Table.from_pylist(json.loads(FILE.read_text())["figures"])
+
+
 def register_tables(con: duckdb.DuckDBPyConnection) -> None:
-    rows = json.loads(FILE.read_text())["figures"]
-    con.register("published_figures", pa.Table.from_pylist(rows))
+    con.register("published_figures", _figures())
 
 
 VIEWS: dict[str, str] = {
