@@ -62,6 +62,18 @@ def test_fewshot_from_a_csv_saves_in_the_user_folder_and_ranks_the_rest(board, h
     rho = spearmanr(predictor.predict(space_features("nb201", rest, "cifar10")), y[rest])[0]
     assert rho > 0.9, rho
     assert DEVICES.get("myboard").source == "predicted"  # found by name in the user folder
+    assert "spike" not in err
+
+
+def test_fewshot_names_a_measurement_that_looks_like_a_spike(board, home, tmp_path, cli):
+    shot, _, y = board
+    rows = _rows(shot, y)
+    rows[4]["latency_ms"] *= 8
+    code, out, err = cli("fewshot", "spiky", "--from", _csv(tmp_path / "m.csv", rows))
+    assert code == 0, err
+    spikes = [line for line in err.splitlines() if "looks like a spike" in line]
+    assert len(spikes) == 1 and rows[4]["arch"] in spikes[0], err
+    assert load("spiky", home).fit["noise"]["trust"][4] < 0.25
 
 
 def test_fewshot_reads_parquet_with_arch_ids_and_writes_where_told(board, home, tmp_path, cli):

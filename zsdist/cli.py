@@ -267,6 +267,9 @@ def fewshot(
     typer.echo(f"device {name}: fitted on {done.networks} networks at batch {done.batch_size}; each predicted by a "
                f"fit on the others: Spearman {done.loo_spearman:.3f}, {100 * done.loo_within10:.0f} % within ±10 % "
                f"→ {done.path}{where}\nname it in a workflow: latency = [\"{name}\"]")
+    for m, predicted, weight in done.doubtful:
+        typer.echo(f"measurement looks like a spike (weight {weight:.2f}; remeasure it?): {m.space} {m.arch} "
+                   f"{m.dataset} {m.latency_ms:.4g} ms, predicted {predicted:.4g} ms", err=True)
 
 
 @app.command()

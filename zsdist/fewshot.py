@@ -14,6 +14,7 @@ from zsdist.errors import ZsdistError
 REQUIRED = ("space", "arch", "latency_ms")
 OPTIONAL = ("dataset", "batch_size")
 MIN_NETWORKS = 5  # the fewest the bench evaluates; below it the fit is mostly the prior
+DOUBTFUL = 0.25  # a measurement the Student-t fit weighs below this (4 σ off its fit) is reported as a spike
 RUN_BATCH = 1  # a run's measured rows are taken at batch 1, as its measured devices time them by default
 
 ROWS_SQL = """SELECT space, dataset, arch_id, median(latency_ms) FROM latency
@@ -38,6 +39,7 @@ class Fitted:
     batch_size: int
     loo_spearman: float  # of the measured networks, each predicted by a fit on the others
     loo_within10: float
+    doubtful: list[tuple[Measurement, float, float]]  # measurements the fit weighed as spikes: predicted ms, weight
 
 
 def _table(path: Path):
@@ -146,4 +148,6 @@ def fit_device(name: str, measurements: list[Measurement], source: dict, out: Pa
         loo = loo_predictions(prior, X, y)
         predictor = adapt(name, prior, X, y, record)
     path = save_fitted(predictor, out)
-    return Fitted(path, len(networks), batch, float(spearmanr(loo, y)[0]), within10(loo, y))
+    trust = predictor.fit["noise"]["trust"]
+    doubtful = [(m, float(p), w) for m, p, w in zip(networks, predictor.predict(X), trust) if w < DOUBTFUL]
+    return Fitted(path, len(networks), batch, float(spearmanr(loo, y)[0]), within10(loo, y), doubtful)
