@@ -2,7 +2,9 @@
 follow from the per-table correlations, a ViT space reports base, KD and supernet metrics as tables of their own."""
 from __future__ import annotations
 
+import re
 from collections import defaultdict
+from pathlib import Path
 
 import pytest
 from analysis_fixture import RUN, VIT_DATASETS, VIT_RUN, shared_results, vit_results
@@ -143,3 +145,35 @@ def test_vit_space_reports_every_metric_as_its_own_table(tmp_path_factory):
     summary = con.execute("SELECT metric, tables FROM family_summary WHERE run_id = ? AND proxy = 'params' "
                           "AND region = 'all' ORDER BY metric", [VIT_RUN]).fetchall()
     assert summary == [("supernet_acc", 1), ("test_acc", 2), ("test_acc_kd", 2)]
+
+
+def _docs_query(name: str, run: str) -> str:
+    """A query behind a table of docs/results.md, pointed at `run` instead of the latest run of its workflow."""
+    sql = (Path(__file__).resolve().parents[1] / "docs" / "queries" / name).read_text()
+    return re.sub(r"latest\('[a-z0-9_]+'\)", f"'{run}'", sql)
+
+
+@pytest.mark.fulldata  # AutoFormer ground truth is fetched, not embedded
+def test_the_docs_vit_queries_give_a_row_per_dataset_and_metric(tmp_path_factory):
+    con = connect(str(vit_results(tmp_path_factory)), SPEC)
+    rows = con.execute(_docs_query("vit_study.sql", VIT_RUN)).fetchall()
+    tables = [("cifar100_224", "test_acc"), ("cifar100_224", "test_acc_kd"), ("imagenet", "supernet_acc"),
+              ("flowers102 ¹", "test_acc"), ("flowers102 ¹", "test_acc_kd")]  # real images first, stand-ins marked
+    assert [(r[1], r[2]) for r in rows] == tables and all(r[3] == 6 for r in rows)
+    assert all(re.fullmatch(r"[+-]\d\.\d\d \[[+-]\d\.\d\d, [+-]\d\.\d\d\]", r[4]) and r[5:] == (None,) * 6
+               for r in rows)  # #params only: the other proxies' columns are empty
+    verdicts = con.execute(_docs_query("vit_metrics.sql", VIT_RUN)).fetchall()
+    assert [(r[1], r[2]) for r in verdicts] == tables
+    for r in verdicts:
+        assert sum(map(int, r[3].split(" / "))) == 1 and r[4].startswith("params (")
+        assert r[5].endswith("rank 1 of 1") and r[6] == "—"
+
+
+def test_the_docs_survey_query_puts_published_figures_beside_the_run(tmp_path_factory):
+    con = connect(str(shared_results(tmp_path_factory)), SPEC)
+    rows = con.execute(_docs_query("survey_nb201.sql", RUN)).fetchall()
+    rhos = [r[2] for r in rows]
+    assert len(rows) == 6 and rhos == sorted(rhos, reverse=True)  # 3 proxies × 2 datasets, best first
+    published = [r for r in rows if r[4] is not None]  # the survey's figures are on CIFAR-10
+    assert sorted(r[0] for r in published) == ["flops", "naswot", "params"]
+    assert all(r[5] == pytest.approx(r[2] - r[4], abs=0.006) and r[6] for r in published), published

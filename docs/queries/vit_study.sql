@@ -1,11 +1,14 @@
-SELECT proxy,
-  any_value(cell) FILTER (WHERE space = 'autoformer_tiny' AND metric = 'test_acc') AS "AutoFormer base",
-  any_value(cell) FILTER (WHERE space = 'autoformer_tiny' AND metric = 'test_acc_kd') AS "AutoFormer KD",
-  any_value(cell) FILTER (WHERE space = 'pit' AND metric = 'test_acc') AS "PiT base",
-  any_value(cell) FILTER (WHERE space = 'pit' AND metric = 'test_acc_kd') AS "PiT KD",
-  any_value(cell) FILTER (WHERE space = 'nb201' AND metric = 'test_acc') AS "NB201 test_acc"
-FROM (SELECT space, proxy, metric,
-             printf('%+.2f [%.2f, %.2f]', spearman, spearman_lo, spearman_hi) AS cell
+SELECT space, dataset || CASE WHEN stand_in THEN ' ¹' ELSE '' END AS dataset, metric, n,
+  any_value(cell) FILTER (WHERE proxy = 'params') AS params,
+  any_value(cell) FILTER (WHERE proxy = 'flops') AS flops,
+  any_value(cell) FILTER (WHERE proxy = 'l2_norm') AS l2_norm,
+  any_value(cell) FILTER (WHERE proxy = 'grad_norm') AS grad_norm,
+  any_value(cell) FILTER (WHERE proxy = 'snip') AS snip,
+  any_value(cell) FILTER (WHERE proxy = 'synflow') AS synflow,
+  any_value(cell) FILTER (WHERE proxy = 'tf_tas') AS tf_tas
+FROM (SELECT space, dataset, stand_in, metric, n, proxy,
+             printf('%+.2f [%+.2f, %+.2f]', spearman, spearman_lo, spearman_hi) AS cell
       FROM study_correlation
-      WHERE run_id = latest('vit_study') AND dataset IN ('cifar100_224', 'cifar100'))
-GROUP BY proxy ORDER BY proxy
+      WHERE run_id = latest('vit_study'))
+GROUP BY space, dataset, stand_in, metric, n
+ORDER BY space = 'nb201', space, stand_in, dataset, metric
