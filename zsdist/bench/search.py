@@ -44,7 +44,7 @@ def _rows(output: str, table: str, where: pads.Expression) -> list[dict]:
 
 
 def _exhaustive() -> tuple[str, str, str]:
-    """The results folder holding #params and #FLOPs of every NB201 cell (launched when missing, resumable), the
+    """The results folder holding #params of every NB201 cell (launched when missing, resumable), the
     HW-NAS-Bench tables and the NB201 truth; the launch's run id; a line saying what it cost."""
     from zsdist.hardware.tables import ingest_tables
     from zsdist.run import launch
@@ -53,7 +53,7 @@ def _exhaustive() -> tuple[str, str, str]:
     from zsdist.workflow import Archs, Job, Workflow
 
     output = _folder("nb201-exhaustive")
-    job = Job(space="nb201", datasets=DATASETS, archs=Archs("all"), proxies=("params", "flops"), shard_size=125)
+    job = Job(space="nb201", datasets=DATASETS, archs=Archs("all"), proxies=("params",), shard_size=125)
     workflow = Workflow(name="bench-search-nb201", output=output, seed=0, jobs=(job,))
     summary = launch(workflow)
     store = Store(output)
@@ -64,7 +64,7 @@ def _exhaustive() -> tuple[str, str, str]:
     run = _rows(output, "runs", pads.field("run_id") == workflow.run_id)[0]
     seconds = _rows(output, "scores", pads.field("run_id") == workflow.run_id)
     return output, workflow.run_id, (
-        f"exhaustive #params and #FLOPs of the 15,625 NB201 cells × 3 datasets: run {workflow.run_id} in {output}, "
+        f"exhaustive #params of the 15,625 NB201 cells × 3 datasets: run {workflow.run_id} in {output}, "
         f"{'computed now' if summary.shards_done else 'cached'}; launch wall time "
         f"{(run['finished'] - run['started']).total_seconds() / 3600:.1f} h on this machine, "
         f"{sum(r['seconds'] for r in seconds) / 3600:.2f} h of proxy time (network builds excluded)")
