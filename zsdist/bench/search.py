@@ -198,7 +198,7 @@ def _scaling(quick: bool) -> list[str]:
     from zsdist.raysession import ray_session
     from zsdist.search.driver import run_search
 
-    spec = SearchSpec("bench-search-scaling", "", 0, "nb201", "cifar10", OBJECTIVE, (), 24 if quick else 64,
+    spec = SearchSpec("bench-search-scaling", "", 0, "nb201", "cifar10", OBJECTIVE, (), 24 if quick else 512,
                       StrategySpec("evolution", population=8, tournament=3), shard_size=2, parallel=4)
     lines = [f"one search (NB201 cifar10, #params, {spec.budget} evaluations, 2 architectures a task, 4 batches in "
              "flight) after a warm-up search on the same workers; rate between the first and the last observed batch"]
