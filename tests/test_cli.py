@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import pytest
+from boxtable import box_rows
 
 
 @pytest.fixture
@@ -112,9 +113,9 @@ def test_query_table_shows_every_row_and_column_in_a_narrow_pipe(nb201_results, 
     monkeypatch.setenv("COLUMNS", "40")  # captured output is not a terminal, and this one would be narrow
     code, out, err = cli("query", QUERY, "--results", folder)
     assert code == 0, err
-    body = [line.strip("│").split("│") for line in out.splitlines() if line.startswith("│")]
-    assert [c.strip() for c in body[0]] == columns  # the header, then the types, then the rows
-    cells = [[c.strip() for c in line] for line in body[2:]]
+    body = box_rows(out)
+    assert body[0] == columns  # the header, then the types, then the rows
+    cells = body[2:]
     assert [[int(r[0]), r[1], r[3], r[4]] for r in cells] == \
         [[r[0], r[1], "NULL" if r[3] is None else str(r[3]), "nan" if r[4] != r[4] else str(r[4])] for r in rows]
 

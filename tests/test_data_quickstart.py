@@ -2,6 +2,8 @@
 ground truth come embedded, and the launch loads the truth itself when the results folder lacks it."""
 from __future__ import annotations
 
+from boxtable import box_rows
+
 
 def test_a_fresh_install_launches_to_the_correlation_table(tmp_path, monkeypatch, cli, small_workflow, workflow_file,
                                                            local_ray):
@@ -12,8 +14,7 @@ def test_a_fresh_install_launches_to_the_correlation_table(tmp_path, monkeypatch
     assert code == 0, err
     assert "loaded the nb201 ground truth" in err
     # space, dataset, metric, proxy, n, …: the primary metric (test accuracy) of each dataset
-    rows = [line for line in out.splitlines() if line.startswith("│ nb201 ")]  # DuckDB's box table
-    table = [[cell.strip() for cell in line.strip("│").split("│")] for line in rows]
+    table = [row for row in box_rows(out) if row[0] == "nb201"]
     assert {(row[1], row[2], row[3]) for row in table} == {
         (d, "test_acc", p) for d in ("cifar10", "imagenet16_120") for p in ("params", "flops", "synflow", "naswot")}
     # every architecture has its ground truth (NASWOT is nan on the all-`none` cell 0)

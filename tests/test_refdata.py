@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from boxtable import box_rows
 
 from zsdist.errors import ZsdistError
 from zsdist.refdata.digest import content_digest, file_sha256
@@ -81,7 +82,7 @@ def test_a_truncated_table_in_the_data_folder_is_refused(tmp_path, monkeypatch):
 
 def test_status_lists_each_source_where_it_is_and_how_to_get_it(cli):
     code, out, _ = cli("data", "status", "--verify")
-    rows = [[cell.strip() for cell in line.strip("│").split("│")] for line in out.splitlines() if line[:1] == "│"]
+    rows = box_rows(out)
     lines = {row[0]: " ".join(row) for row in rows if row[0] in SOURCES}
     assert code == 0 and sorted(lines) == SOURCES.names()
     assert "embedded" in lines["nb201"] and "contents verified" in lines["nb201"]
