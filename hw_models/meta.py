@@ -13,6 +13,12 @@ device's own measurements: a device close to the tables keeps a tight prior, one
 held-out networks to spare. The noise is Student-t rather than Gaussian: device tables hold a few measurements
 that are spikes (1-2 % of a phone's cells lie beyond 3 σ of a fit on thousands), and one of them among 20 would
 otherwise pull the whole fit; each measurement's weight says how much the fit believed it.
+
+Beside it, a second model: latency adding up over operators, least squares in ms on the count of operators of each
+kind the network builds. Simulators and GPUs at large batches follow it closely, which the log-linear prior only
+approximates, and no table teaches the prior a sum. The device's prediction blends the two in log space with the
+weight that predicts each measured network best when it is left out (stacking); a device unlike a sum keeps the
+prior alone.
 """
 from __future__ import annotations
 
@@ -27,8 +33,8 @@ from pathlib import Path
 import numpy as np
 
 from hw_models.errors import HardwareModelError
-from hw_models.features import FEATURE_NAMES, FEATURES_VERSION, KINDS, QUANTITIES
-from hw_models.predict import FLOOR_MS, KERNEL_COUNTS, PARAMS_DIR, PREDICTOR_KINDS, TOTALS, beyond, sums
+from hw_models.features import FEATURE_NAMES, FEATURES_VERSION, KINDS, QUANTITIES, STATES
+from hw_models.predict import FLOOR_MS, KERNEL_COUNTS, PARAMS_DIR, PREDICTOR_KINDS, TOTALS, beyond, summed, sums
 
 PRIOR_FORMAT = "zsdist-device-prior"
 PRIOR_VERSION = 1
@@ -51,12 +57,19 @@ N_FEATURES = len(FEATURE_NAMES)
 IDEAL = ("kernels", "live.mflops", "all.mflops", "live.mbytes", "all.mbytes", "critical.count", "live.count")
 
 # Hyperparameters weighed per device by evidence: scale of the devices' covariance, isotropic prior variance of the
-# feature-block and sum-block weights, and the noise variance of log latency.
-GRID = tuple(product((0.3, 1.0, 3.0), (1e-6, 1e-4, 1e-3), (1e-6, 1e-3, 1e-2, 1e-1), (1e-4, 1e-3, 1e-2, 3e-2, 1e-1)))
+# feature-block and sum-block weights, and the noise variance of log latency. The scale reaches down to 0.03: a
+# device whose table is noisy (pixel2: two measurements of one network agree at Spearman 0.83) is best served by
+# weights near the devices' mean, and at 0.3 the evidence sat on the grid's edge for every draw.
+GRID = tuple(product((0.03, 0.1, 0.3, 1.0, 3.0), (1e-6, 1e-4, 1e-3), (1e-6, 1e-3, 1e-2, 1e-1),
+                    (1e-4, 1e-3, 1e-2, 3e-2, 1e-1)))
 # Student-t noise of log latency, fitted by iteratively reweighted least squares (a Gaussian scale mixture): the
 # degrees of freedom, and the iterations (the weights settle to 1e-3 within a handful).
 ROBUST_DOF = 4.0
 ROBUST_ITERATIONS = 20
+# The additive model's inputs: operators of each kind in every state (a device that runs dead branches pays for
+# them); on NB201 they span the op counts of the six edges. Its blend weights tried against the prior's model.
+OPERATOR_COUNTS = [summed((k,), STATES, "count") for k in KINDS]
+BLENDS = np.linspace(0.0, 1.0, 11)
 WEIGHT_RIDGE = 1e-4  # meta-training fits: tables of 15,625 networks need barely any shrinkage
 MIN_NETWORKS = 3
 
@@ -221,6 +234,40 @@ def adapt_weights(prior: DevicePrior, Z: np.ndarray, y: np.ndarray) -> Adaptatio
     return Adaptation(intercept, w, GRID[best], float(share[best]), trust)
 
 
+def prior_loo(prior: DevicePrior, Z: np.ndarray, t: np.ndarray, a: Adaptation) -> np.ndarray:
+    """Each measured network's log latency predicted by the prior's model fitted to the others, minus its own: the
+    closed form of leaving one out of a Gaussian regression (the residual of K⁻¹ over its diagonal), at the most
+    probable grid point and the measurements' Student-t weights, the intercept under a broad prior."""
+    scale, feature_var, sum_var, noise = a.hyper
+    mu, C = prior.moments()
+    S = scale * C + np.diag(np.where(np.arange(Z.shape[1]) < N_FEATURES, feature_var, sum_var))
+    K_inv = np.linalg.inv(Z @ S @ Z.T + np.diag(noise / a.trust) + 1e4)
+    return -(K_inv @ (t - Z @ mu)) / np.diag(K_inv)
+
+
+def additive_fit(counts: np.ndarray, y: np.ndarray, trust: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Latency (ms) = c + Σ per-kind cost × operators of that kind, weighted least squares (the Student-t weights of
+    the prior's fit, so a spike pulls neither model); returns [c, costs] and each measured network's log latency
+    predicted with it left out, minus its own (+inf where the others cannot predict it or predict ≤ 0)."""
+    A = np.c_[np.ones(len(y)), counts] * np.sqrt(trust)[:, None]
+    pinv = np.linalg.pinv(A)
+    coef = pinv @ (np.sqrt(trust) * y)
+    leverage = np.einsum("ij,ji->i", A, pinv)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        left_out = y - (y - np.c_[np.ones(len(y)), counts] @ coef) / (1.0 - leverage)
+        loo = np.where((leverage < 1.0 - 1e-9) & (left_out > 0), np.log(left_out / y), np.inf)
+    return coef, loo
+
+
+def blend_weight(prior_residual: np.ndarray, additive_residual: np.ndarray, trust: np.ndarray) -> float:
+    """The share of the additive model in the log-space blend (of BLENDS) whose left-out predictions err least,
+    each network weighted by its Student-t weight: stacking, with no held-out networks to spare."""
+    if not np.all(np.isfinite(additive_residual)):
+        return 0.0
+    losses = [np.sum(trust * (b * additive_residual + (1.0 - b) * prior_residual) ** 2) for b in BLENDS]
+    return round(float(BLENDS[int(np.argmin(losses))]), 2)
+
+
 @dataclass(frozen=True)
 class MetaPredictor:
     """A device fitted from a few measured networks under the device prior (`adapt`)."""
@@ -233,23 +280,32 @@ class MetaPredictor:
     low: np.ndarray  # raw features: range over the prior's reference networks and the measured ones
     high: np.ndarray
     fit: dict = field(default_factory=dict)  # the measurements, the prior and the chosen hyperparameters
+    additive: np.ndarray = field(default_factory=lambda: np.zeros(1 + len(OPERATOR_COUNTS)))  # [c, per-kind ms]
+    blend: float = 0.0  # the additive model's share in log space
     kind = "meta"
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         Z = (raw_inputs(X) - self.mean) / self.scale
-        return np.maximum(np.exp(self.intercept + Z @ self.weights), FLOOR_MS)
+        log_ms = self.intercept + Z @ self.weights
+        if self.blend:
+            summed_ms = self.additive[0] + sums(np.atleast_2d(X), OPERATOR_COUNTS) @ self.additive[1:]
+            log_ms = (1.0 - self.blend) * log_ms + self.blend * np.log(np.maximum(summed_ms, FLOOR_MS))
+        return np.maximum(np.exp(log_ms), FLOOR_MS)
 
     def out_of_range(self, x: np.ndarray) -> list[str]:
         return beyond(x, self.low, self.high)
 
     def to_dict(self) -> dict:
         return {"mean": self.mean.tolist(), "scale": self.scale.tolist(), "intercept": self.intercept,
-                "weights": self.weights.tolist(), "low": self.low.tolist(), "high": self.high.tolist()}
+                "weights": self.weights.tolist(), "low": self.low.tolist(), "high": self.high.tolist(),
+                "additive": self.additive.tolist(), "blend": self.blend}
 
     @classmethod
     def from_dict(cls, device: str, d: dict, fit: dict) -> MetaPredictor:
+        """Devices saved before the additive model (no "blend") are the prior's model alone, as they were fitted."""
+        additive = np.array(d.get("additive", np.zeros(1 + len(OPERATOR_COUNTS))))
         return cls(device, np.array(d["mean"]), np.array(d["scale"]), float(d["intercept"]), np.array(d["weights"]),
-                   np.array(d["low"]), np.array(d["high"]), fit)
+                   np.array(d["low"]), np.array(d["high"]), fit, additive, float(d.get("blend", 0.0)))
 
 
 PREDICTOR_KINDS["meta"] = MetaPredictor
@@ -263,21 +319,30 @@ def adapt(device: str, prior: DevicePrior, X: np.ndarray, y: np.ndarray, fit: di
                                  f"got {X.shape} and {y.shape}")
     if not np.all(np.isfinite(y) & (y > 0)):
         raise HardwareModelError("adapt needs finite, positive latencies")
-    a = adapt_weights(prior, prior.inputs(X), y)
+    Z = prior.inputs(X)
+    a = adapt_weights(prior, Z, y)
+    coef, additive_residual = additive_fit(sums(X, OPERATOR_COUNTS), y, a.trust)
+    prior_residual = prior_loo(prior, Z, np.log(y), a)
+    blend = blend_weight(prior_residual, additive_residual, a.trust)
     record = {"n": len(y), "prior": {"devices": len(prior.devices), **prior.fit},
               "most_probable": {**dict(zip(("prior_scale", "feature_var", "sum_var", "noise_var"), a.hyper)),
                                 "share": a.share},
               "noise": {"kind": "student-t", "dof": ROBUST_DOF, "trust": [round(float(v), 4) for v in a.trust]},
+              "additive": {"inputs": "operators per kind, every state", "blend": blend,
+                           "loo_rms_log": {"prior": _rms(prior_residual, a.trust),
+                                           "additive": _rms(additive_residual, a.trust)}},
               **(fit or {})}
     low, high = np.minimum(prior.low, X.min(0)), np.maximum(prior.high, X.max(0))
-    return MetaPredictor(device, prior.mean, prior.scale, a.intercept, a.weights, low, high, record)
+    return MetaPredictor(device, prior.mean, prior.scale, a.intercept, a.weights, low, high, record, coef, blend)
+
+
+def _rms(residual: np.ndarray, trust: np.ndarray) -> float | None:
+    """Trust-weighted root mean square of left-out log residuals (None where the model cannot predict one)."""
+    return round(float(np.sqrt(np.sum(trust * residual**2) / np.sum(trust))), 6) if np.all(np.isfinite(residual)) \
+        else None
 
 
 def loo_predictions(prior: DevicePrior, X: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Each measured network predicted by the device adapted to the others: what to expect of the unmeasured."""
-    Z = prior.inputs(X)
-    out = np.empty(len(y))
-    for i in range(len(y)):
-        a = adapt_weights(prior, np.delete(Z, i, 0), np.delete(y, i))
-        out[i] = np.exp(a.intercept + Z[i] @ a.weights)
-    return out
+    return np.array([adapt("loo", prior, np.delete(X, i, 0), np.delete(y, i)).predict(X[i:i + 1])[0]
+                     for i in range(len(y))])

@@ -1,6 +1,7 @@
 """The device prior (hw_models.meta): held out of it, a device is ranked from 20 cells better than by least squares
 on op counts; the Bayesian update recovers a device the prior knows and weighs noise by evidence; the shipped
-prior covers every table; a spike among the measurements weighs little; saved forms load to the same numbers."""
+prior covers every table; a spike among the measurements weighs little; a device whose latency adds up over
+operators is met by the additive model; saved forms load to the same numbers."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,6 +9,7 @@ import pytest
 from scipy.stats import spearmanr
 
 from hw_models.meta import GRID, IDEAL, INPUT_NAMES, adapt, adapt_weights, build_prior, load_prior, save_prior
+from hw_models.predict import FLOOR_MS, document, from_document
 from zsdist.bench.latency import op_counts
 from zsdist.hardware.features import space_features
 from zsdist.hardware.tables import FAMILIES, distinct_devices, table_for
@@ -89,3 +91,24 @@ def test_a_built_prior_saves_and_loads_to_the_same_numbers(cells, tmp_path):
     for name in ("mean", "scale", "low", "high", "weights"):
         assert np.array_equal(getattr(loaded, name), getattr(built, name))
     assert loaded.devices == built.devices and loaded.fit["cells"] == len(ids)
+
+
+def test_a_device_that_adds_up_over_operators_is_met_by_the_additive_model_and_saves_with_it(cells):
+    """fpga (a simulator: latency is a sum of per-operator costs), every accelerator left out of the prior: the
+    blend goes to the additive model and 20 cells rank the other 300 as the table does; a log-linear device keeps
+    most of the prior's model. Saved and loaded, the device predicts the same numbers; one saved before the blend
+    existed is the prior's model alone."""
+    ids, F = cells
+    prior = load_prior().without(FAMILIES["accelerator"])
+    y = table_for("fpga", "cifar10").latency_ms[ids]
+    fitted = adapt("fpga", prior, F[:SHOT], y[:SHOT])
+    assert fitted.blend >= 0.8 and fitted.fit["additive"]["blend"] == fitted.blend
+    assert spearmanr(fitted.predict(F[SHOT:]), y[SHOT:])[0] > 0.99
+    loaded = from_document(document(fitted), "memory")
+    assert np.array_equal(loaded.predict(F[SHOT:]), fitted.predict(F[SHOT:]))
+    old = document(fitted)
+    del old["params"]["additive"], old["params"]["blend"]
+    prior_only = np.exp(fitted.intercept + prior.inputs(F[SHOT:]) @ fitted.weights)
+    assert np.allclose(from_document(old, "memory").predict(F[SHOT:]), np.maximum(prior_only, FLOOR_MS))
+    gold = np.exp(0.7 + prior.inputs(F) @ prior.weights[list(prior.devices).index("help_gold_6226")])
+    assert adapt("gold", prior, F[:SHOT], gold[:SHOT]).blend <= 0.3

@@ -22,7 +22,7 @@ from hw_models.predict import (
     load,
     save,
 )
-from zsdist.bench.latency import metrics, noise_ceiling, one_hot, verdict
+from zsdist.bench.latency import metrics, noise_ceiling, one_hot, retest, twin_measurements, verdict
 from zsdist.hardware.features import arch_features, space_features
 from zsdist.hardware.tables import hwnb_tables
 from zsdist.spaces import create_space
@@ -137,6 +137,19 @@ def test_noise_ceiling_of_a_simulated_table_is_exact_and_of_a_phone_is_not():
     assert noise_ceiling("fpga", ids) == (1.0, 1.0, 1.0)  # a simulator gives the same numbers twice
     rho, agree, ceiling = noise_ceiling("pixel3", ids)
     assert rho < 0.99 and agree < ceiling < 1.0
+
+
+def test_retest_pairs_the_cells_that_build_one_network_and_measures_the_table_against_itself():
+    features = np.array([[1.0, 2.0], [3.0, 4.0], [1.0, 2.0], [5.0, 6.0], [3.0, 4.0], [1.0, 2.0]])
+    twins = twin_measurements(features)
+    assert sorted(map(tuple, twins.tolist())) == [(0, 2), (1, 4)]  # the network of cells 0, 2, 5 once
+    rng = np.random.default_rng(0)
+    many = np.repeat(rng.normal(size=(300, 3)), 2, axis=0)
+    twins = twin_measurements(many)
+    truth = np.exp(many[:, 0])
+    assert retest(truth, twins) == 1.0  # a simulator measures one network the same twice
+    noisy = truth * np.exp(rng.normal(scale=0.5, size=len(truth)))
+    assert 0.3 < retest(noisy, twins) < 0.9
 
 
 def test_verdict_needs_both_metrics_and_accepts_equal_on_an_exact_baseline():
