@@ -55,8 +55,9 @@ def test_fewshot_from_a_csv_saves_in_the_user_folder_and_ranks_the_rest(board, h
     assert code == 0, err
     assert f"fitted on {SHOT} networks at batch 1" in out and str(home / "myboard.json") in out
     assert 'latency = ["myboard"]' in out and "(workflows look in" not in out
-    assert sorted(p.name for p in PARAMS_DIR.rglob("*")) == shipped  # the package's own folder stays untouched
     predictor = load("myboard", home)
+    assert f"{100 * predictor.blend:.0f} % latency adding up over operators" in out
+    assert sorted(p.name for p in PARAMS_DIR.rglob("*")) == shipped  # the package's own folder stays untouched
     assert [n["arch"] for n in predictor.fit["networks"]] == [SPACE.arch_str(i) for i in shot]
     assert predictor.fit["source"]["file"].endswith("m.csv") and predictor.fit["prior"]["sha256_16"]
     rho = spearmanr(predictor.predict(space_features("nb201", rest, "cifar10")), y[rest])[0]

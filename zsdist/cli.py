@@ -266,7 +266,10 @@ def fewshot(
     where = "" if done.path.parent == folder() else f" (workflows look in {folder()})"
     typer.echo(f"device {name}: fitted on {done.networks} networks at batch {done.batch_size}; each predicted by a "
                f"fit on the others: Spearman {done.loo_spearman:.3f}, {100 * done.loo_within10:.0f} % within ±10 % "
-               f"→ {done.path}{where}\nname it in a workflow: latency = [\"{name}\"]")
+               f"→ {done.path}{where}\nmodel: {100 * (1 - done.additive):.0f} % the device prior, "
+               f"{100 * done.additive:.0f} % latency adding up over operators (the blend whose left-out "
+               f"predictions err least)\n"
+               f"name it in a workflow: latency = [\"{name}\"]")
     for m, predicted, weight in done.doubtful:
         typer.echo(f"measurement looks like a spike (weight {weight:.2f}; remeasure it?): {m.space} {m.arch} "
                    f"{m.dataset} {m.latency_ms:.4g} ms, predicted {predicted:.4g} ms", err=True)

@@ -40,6 +40,7 @@ class Fitted:
     loo_spearman: float  # of the measured networks, each predicted by a fit on the others
     loo_within10: float
     doubtful: list[tuple[Measurement, float, float]]  # measurements the fit weighed as spikes: predicted ms, weight
+    additive: float  # the share of latency-adds-up-over-operators in the device's log-space blend
 
 
 def _table(path: Path):
@@ -150,4 +151,5 @@ def fit_device(name: str, measurements: list[Measurement], source: dict, out: Pa
     path = save_fitted(predictor, out)
     trust = predictor.fit["noise"]["trust"]
     doubtful = [(m, float(p), w) for m, p, w in zip(networks, predictor.predict(X), trust) if w < DOUBTFUL]
-    return Fitted(path, len(networks), batch, float(spearmanr(loo, y)[0]), within10(loo, y), doubtful)
+    return Fitted(path, len(networks), batch, float(spearmanr(loo, y)[0]), within10(loo, y), doubtful,
+                  predictor.blend)
