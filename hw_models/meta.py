@@ -58,7 +58,7 @@ IDEAL = ("kernels", "live.mflops", "all.mflops", "live.mbytes", "all.mbytes", "c
 
 # Hyperparameters weighed per device by evidence: scale of the devices' covariance, isotropic prior variance of the
 # feature-block and sum-block weights, and the noise variance of log latency. The scale reaches down to 0.03: a
-# device whose table is noisy (pixel2: two measurements of one network agree at Spearman 0.83) is best served by
+# device whose table is noisy (pixel2: cells of identical features agree at Spearman 0.83) is best served by
 # weights near the devices' mean, and at 0.3 the evidence sat on the grid's edge for every draw.
 GRID = tuple(product((0.03, 0.1, 0.3, 1.0, 3.0), (1e-6, 1e-4, 1e-3), (1e-6, 1e-3, 1e-2, 1e-1),
                     (1e-4, 1e-3, 1e-2, 3e-2, 1e-1)))

@@ -139,15 +139,15 @@ def test_noise_ceiling_of_a_simulated_table_is_exact_and_of_a_phone_is_not():
     assert rho < 0.99 and agree < ceiling < 1.0
 
 
-def test_retest_pairs_the_cells_that_build_one_network_and_measures_the_table_against_itself():
+def test_retest_pairs_cells_of_identical_features_and_measures_the_table_against_itself():
     features = np.array([[1.0, 2.0], [3.0, 4.0], [1.0, 2.0], [5.0, 6.0], [3.0, 4.0], [1.0, 2.0]])
     twins = twin_measurements(features)
-    assert sorted(map(tuple, twins.tolist())) == [(0, 2), (1, 4)]  # the network of cells 0, 2, 5 once
+    assert sorted(map(tuple, twins.tolist())) == [(0, 2), (1, 4)]  # the group of cells 0, 2, 5 once, by its first two
     rng = np.random.default_rng(0)
     many = np.repeat(rng.normal(size=(300, 3)), 2, axis=0)
     twins = twin_measurements(many)
     truth = np.exp(many[:, 0])
-    assert retest(truth, twins) == 1.0  # a simulator measures one network the same twice
+    assert retest(truth, twins) == 1.0  # a simulator gives identical features one latency
     noisy = truth * np.exp(rng.normal(scale=0.5, size=len(truth)))
     assert 0.3 < retest(noisy, twins) < 0.9
 

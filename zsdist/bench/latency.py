@@ -87,8 +87,9 @@ def noise_ceiling(device: str, arch_ids: np.ndarray) -> tuple[float, float, floa
 
 
 def twin_measurements(features: np.ndarray) -> np.ndarray:
-    """Pairs of NB201 cells that build the same network (identical features: e.g. cells that differ only on edges
-    no path reaches), the two lowest indices of each such network: (pairs, 2)."""
+    """Pairs of NB201 cells whose networks have identical operator features (the same operators and shapes, the
+    same liveness and critical path, in another order or wiring), the two lowest indices of each such group:
+    (pairs, 2). No predictor on these features tells the two apart."""
     _, network = np.unique(features, axis=0, return_inverse=True)
     order = np.argsort(network.ravel(), kind="stable")
     first = np.flatnonzero(np.r_[True, np.diff(network.ravel()[order]) != 0])
@@ -97,9 +98,9 @@ def twin_measurements(features: np.ndarray) -> np.ndarray:
 
 
 def retest(y: np.ndarray, twins: np.ndarray) -> float:
-    """Spearman between the two measurements of one network, over the networks a table measured twice: the
-    agreement a table has with itself. A predictor of the noise-free latency meets one noisy measurement at about
-    its square root (classical test theory), which caps every predictor scored against that table."""
+    """Spearman between the latencies a table gives the two cells of each twin pair: their disagreement is
+    measurement noise plus what the features leave out, out of reach of every predictor on these features. Such a
+    predictor meets the table at about the square root of it at best (classical test theory)."""
     a, b = y[twins[:, 0]], y[twins[:, 1]]
     ok = np.isfinite(a) & np.isfinite(b)
     return float(spearmanr(a[ok], b[ok])[0])
@@ -195,9 +196,9 @@ def unseen_section(bases: dict, sizes: tuple[int, ...], draws: int) -> list[str]
              f"adapted on n random cells of it, tested on all its other cells; {draws} draws. Spearman mean / worst "
              f"draw, mean share within ±10 %. Baselines: (a) least squares on the counts of each op over the six "
              f"edges, (b) the earlier few-shot fit (hw_models.predict.fit_fewshot on the HW-NAS-Bench predictors "
-             f"of devices not held out, from the table section). retest: Spearman between the table's two "
-             f"measurements of one network over the {len(twins)} networks two cells build (a noise-free predictor "
-             f"reaches about its square root on that table)"]
+             f"of devices not held out, from the table section). retest: Spearman between the table's latencies of "
+             f"{len(twins)} pairs of cells with identical features (a predictor on these features reaches about "
+             f"its square root at best)"]
     by_family: dict[tuple[str, int], list[dict[str, Scores]]] = {}
     for protocol in ("device", "family"):
         lines.append(f"leave one {protocol} out:  device  family  n  ours  |  (a) op counts  |  (b) earlier few-shot"
