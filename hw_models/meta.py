@@ -33,8 +33,17 @@ from pathlib import Path
 import numpy as np
 
 from hw_models.errors import HardwareModelError
-from hw_models.features import FEATURE_NAMES, FEATURES_VERSION, KINDS, QUANTITIES, STATES
-from hw_models.predict import FLOOR_MS, KERNEL_COUNTS, PARAMS_DIR, PREDICTOR_KINDS, TOTALS, beyond, summed, sums
+from hw_models.features import FEATURE_NAMES, FEATURES_VERSION, KINDS, QUANTITIES
+from hw_models.predict import (
+    FLOOR_MS,
+    KERNEL_COUNTS,
+    OPERATOR_COUNTS,
+    PARAMS_DIR,
+    PREDICTOR_KINDS,
+    TOTALS,
+    beyond,
+    sums,
+)
 
 PRIOR_FORMAT = "zsdist-device-prior"
 PRIOR_VERSION = 1
@@ -66,9 +75,8 @@ GRID = tuple(product((0.03, 0.1, 0.3, 1.0, 3.0), (1e-6, 1e-4, 1e-3), (1e-6, 1e-3
 # degrees of freedom, and the iterations (the weights settle to 1e-3 within a handful).
 ROBUST_DOF = 4.0
 ROBUST_ITERATIONS = 20
-# The additive model's inputs: operators of each kind in every state (a device that runs dead branches pays for
-# them); on NB201 they span the op counts of the six edges. Its blend weights tried against the prior's model.
-OPERATOR_COUNTS = [summed((k,), STATES, "count") for k in KINDS]
+# The additive model's inputs are OPERATOR_COUNTS (on NB201 they span the op counts of the six edges); its shares
+# in the blend tried against the prior's model:
 BLENDS = np.linspace(0.0, 1.0, 11)
 WEIGHT_RIDGE = 1e-4  # meta-training fits: tables of 15,625 networks need barely any shrinkage
 MIN_NETWORKS = 3
@@ -280,8 +288,8 @@ class MetaPredictor:
     low: np.ndarray  # raw features: range over the prior's reference networks and the measured ones
     high: np.ndarray
     fit: dict = field(default_factory=dict)  # the measurements, the prior and the chosen hyperparameters
-    additive: np.ndarray = field(default_factory=lambda: np.zeros(1 + len(OPERATOR_COUNTS)))  # [c, per-kind ms]
-    blend: float = 0.0  # the additive model's share in log space
+    additive: np.ndarray = field(default_factory=lambda: np.zeros(0))  # [c, ms per operator of each kind]
+    blend: float = 0.0  # the additive model's share in log space (0: the prior's model alone)
     kind = "meta"
 
     def predict(self, X: np.ndarray) -> np.ndarray:
@@ -303,9 +311,9 @@ class MetaPredictor:
     @classmethod
     def from_dict(cls, device: str, d: dict, fit: dict) -> MetaPredictor:
         """Devices saved before the additive model (no "blend") are the prior's model alone, as they were fitted."""
-        additive = np.array(d.get("additive", np.zeros(1 + len(OPERATOR_COUNTS))))
         return cls(device, np.array(d["mean"]), np.array(d["scale"]), float(d["intercept"]), np.array(d["weights"]),
-                   np.array(d["low"]), np.array(d["high"]), fit, additive, float(d.get("blend", 0.0)))
+                   np.array(d["low"]), np.array(d["high"]), fit, np.array(d.get("additive", [])),
+                   float(d.get("blend", 0.0)))
 
 
 PREDICTOR_KINDS["meta"] = MetaPredictor

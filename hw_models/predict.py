@@ -158,9 +158,10 @@ _RUN = ("live", "idle")
 KERNEL_COUNTS = ([summed(("conv1x1", "convkxk", "dwconv"), _RUN, "count")]
                  + [summed((k,), _RUN, "count") for k in ("matmul", "norm", "act", "pool", "softmax")]
                  + [[FEATURE_NAMES.index("join.count")]])
-# In "work" also the operators per kind, those run (as in "kernels") and all of them: a device whose latency is a
-# sum of per-operator costs, whether or not it skips dead work.
-_COUNTS = KERNEL_COUNTS + [summed((k,), STATES, "count") for k in KINDS]
+# The operators per kind in every state (a device that runs dead work pays for it). In "work" beside those run (as
+# in "kernels"): a device whose latency is a sum of per-operator costs, whether or not it skips dead work.
+OPERATOR_COUNTS = [summed((k,), STATES, "count") for k in KINDS]
+_COUNTS = KERNEL_COUNTS + OPERATOR_COUNTS
 FAMILIES = ("kernels", "work")
 
 
