@@ -274,6 +274,24 @@ def test_a_signal_stops_a_launch_cleanly_and_the_rerun_completes(tmp_path, cli, 
     assert all(p.stat().st_mtime_ns == t for p, t in kept.items())
 
 
+def test_a_signal_inside_rays_wait_is_the_same_clean_stop(monkeypatch, capsys):
+    """A signal handler's exception raised inside a C extension call (Ray's core_worker.wait) comes back as the
+    cause of a SystemError: the stop is still one line and exit 128 + N."""
+    from zsdist import cli
+
+    def wait_interrupted() -> None:
+        try:
+            cli._interrupt(signal.SIGINT, None)
+        except cli.Interrupted as stop:
+            raise SystemError("<cyfunction CoreWorker.wait> returned a result with an exception set") from stop
+
+    monkeypatch.setattr(cli, "app", wait_interrupted)
+    with pytest.raises(SystemExit) as exit_:
+        cli.main()
+    assert exit_.value.code == 128 + signal.SIGINT
+    one_error_line(capsys.readouterr().err, "stopped by SIGINT")
+
+
 SLOW = ('["params", "flops"]', '["params", "synflow", "naswot"]')
 
 

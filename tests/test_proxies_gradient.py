@@ -337,6 +337,24 @@ def test_the_proxy_benchmark_states_a_floor_for_every_proxy_and_prints_every_row
     assert "survey's 8 proxies, zsdist vs the reference protocol" in text
 
 
+@pytest.mark.parametrize("groups", [1, 4, 8])
+def test_the_work_counter_charges_each_convolution_gradient_what_the_forward_costs(groups):
+    """Per-sample gradients run as one convolution with a group per sample: torch's own formula would count the
+    weight gradient `groups` times over."""
+    from zsdist.bench.work import Work
+
+    conv = nn.Conv2d(8, 16, 3, padding=1, groups=groups, bias=False)
+    x = torch.randn(2, 8, 5, 5, requires_grad=True)
+    with Work() as forward:
+        y = conv(x)
+    with Work() as both:
+        torch.autograd.grad(y.sum(), [x, conv.weight], retain_graph=True)
+    with Work() as weight_only:
+        torch.autograd.grad(y.sum(), [conv.weight])
+    assert forward.flops == 2 * 2 * 16 * 25 * (8 // groups) * 9  # 2 FLOPs per MAC
+    assert both.flops == 2 * forward.flops and weight_only.flops == forward.flops
+
+
 def test_the_gpu_benchmark_runs_as_a_dry_run_without_cuda(monkeypatch):
     from zsdist.bench import BenchName
     from zsdist.bench.gpu import IN_FLIGHT, report

@@ -375,7 +375,11 @@ def main() -> None:
     except ZsdistError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(2)
-    except Interrupted as stop:
+    except (Interrupted, SystemError) as exc:
+        # a signal that lands inside a C extension's call (Ray's wait) comes back as a SystemError's cause
+        stop = exc if isinstance(exc, Interrupted) else exc.__cause__
+        if not isinstance(stop, Interrupted):
+            raise
         typer.echo(f"error: stopped by {stop}: finished shards are kept; run the same command again to resume",
                    err=True)
         sys.exit(128 + stop.signum)

@@ -5,8 +5,20 @@ follow `autograd.grad` to a leaf input (the input-Jacobian pass), and the operat
 """
 from __future__ import annotations
 
+import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
+
+
+def _conv_backward_flops(grad_out: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, *rest, **_) -> int:
+    """Each gradient a convolution's backward computes costs what its forward does. torch's formula ignores
+    `groups` in the weight gradient: N× too many for per-sample gradients taken as one grouped convolution."""
+    transposed, output_mask = rest[4], rest[7]
+    macs = (x if transposed else grad_out).numel() * weight[0].numel()
+    return 2 * macs * (int(output_mask[0]) + int(output_mask[1]))
+
+
+FORMULAS = {**flop_registry, torch.ops.aten.convolution_backward: _conv_backward_flops}
 
 
 class Work(TorchDispatchMode):
@@ -21,7 +33,7 @@ class Work(TorchDispatchMode):
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
         self.ops += 1
-        formula = flop_registry.get(func._overloadpacket)
+        formula = FORMULAS.get(func._overloadpacket)
         if formula is not None:
             self.flops += formula(*args, **kwargs, out_val=out)
         return out
