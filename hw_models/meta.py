@@ -257,12 +257,13 @@ def additive_fit(counts: np.ndarray, y: np.ndarray, trust: np.ndarray) -> tuple[
     """Latency (ms) = c + Σ per-kind cost × operators of that kind, weighted least squares (the Student-t weights of
     the prior's fit, so a spike pulls neither model); returns [c, costs] and each measured network's log latency
     predicted with it left out, minus its own (+inf where the others cannot predict it or predict ≤ 0)."""
-    A = np.c_[np.ones(len(y)), counts] * np.sqrt(trust)[:, None]
+    design = np.c_[np.ones(len(y)), counts]
+    A = design * np.sqrt(trust)[:, None]
     pinv = np.linalg.pinv(A)
     coef = pinv @ (np.sqrt(trust) * y)
     leverage = np.einsum("ij,ji->i", A, pinv)
     with np.errstate(divide="ignore", invalid="ignore"):
-        left_out = y - (y - np.c_[np.ones(len(y)), counts] @ coef) / (1.0 - leverage)
+        left_out = y - (y - design @ coef) / (1.0 - leverage)
         loo = np.where((leverage < 1.0 - 1e-9) & (left_out > 0), np.log(left_out / y), np.inf)
     return coef, loo
 

@@ -62,7 +62,7 @@ def test_pools_become_box_means_and_none_edges_are_skipped():
     assert sum(type(m) is nn.AvgPool2d for m in pools) == 2  # the reductions' 2×2 shortcut pools: not covered
     cell = next(m for m in net.modules() if isinstance(m, PrunedCell))
     skipped = {e for e, edge in enumerate(cell.edges) if isinstance(edge, (Zero, Zeros))}
-    assert skipped and not skipped & {e for pairs in cell.live.values() for e, _ in pairs}
+    assert skipped and not skipped & {e for pairs in cell.inputs.values() for e, _ in pairs}
     assert Probe(lambda: _build("nb201", "9009", "cifar10"), load_batch("cifar10", 2, 0), seed=0).model.cells[0] \
         .__class__ is PrunedCell  # the evaluator runs these forms
 

@@ -14,7 +14,6 @@ from torch import nn
 
 from zsdist.networks.blocks import Zeros
 from zsdist.networks.nb201 import Cell, Zero
-from zsdist.spaces.nb201 import EDGES
 
 Rewrite = Callable[[nn.Module], "nn.Module | None"]
 REWRITES: dict[type[nn.Module], Rewrite] = {}
@@ -103,16 +102,14 @@ class PrunedCell(Cell):
 
     def __init__(self, edges: list[nn.Module]) -> None:
         super().__init__(edges)
-        inputs = {t: [(e, src) for e, (target, src) in enumerate(EDGES) if target == t] for t in (1, 2, 3)}
-        self.live = {t: [(e, s) for e, s in pairs if not isinstance(edges[e], (Zero, Zeros))] or pairs[:1]
-                     for t, pairs in inputs.items()}
+        self.inputs = {t: [(e, s) for e, s in pairs if not isinstance(edges[e], (Zero, Zeros))] or pairs[:1]
+                       for t, pairs in self.inputs.items()}
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        nodes = [x]
-        for target in (1, 2, 3):
-            first, *rest = (self.edges[e](nodes[src]) for e, src in self.live[target])
-            nodes.append(sum(rest, first))  # not 0 + first: a copy of the map per node
-        return nodes[3]
+    @staticmethod
+    def node_sum(terms: list[torch.Tensor]) -> torch.Tensor:
+        """Σ from the first term: starting at 0 copies the map once per node."""
+        first, *rest = terms
+        return sum(rest, first)
 
 
 @rewrites(Cell)

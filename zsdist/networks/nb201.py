@@ -35,12 +35,19 @@ class Cell(nn.Module):
     def __init__(self, edges: list[nn.Module]) -> None:
         super().__init__()
         self.edges = nn.ModuleList(edges)
+        # target node → the (edge, source node) pairs it sums
+        self.inputs = {t: [(e, src) for e, (target, src) in enumerate(EDGES) if target == t] for t in (1, 2, 3)}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         nodes = [x]
         for target in (1, 2, 3):
-            nodes.append(sum(self.edges[e](nodes[src]) for e, (t, src) in enumerate(EDGES) if t == target))
+            nodes.append(self.node_sum([self.edges[e](nodes[src]) for e, src in self.inputs[target]]))
         return nodes[3]
+
+    @staticmethod
+    def node_sum(terms: list[torch.Tensor]) -> torch.Tensor:
+        """Σ from 0, as NB201's code sums (latency features record that first addition)."""
+        return sum(terms)  # type: ignore[return-value]
 
 
 class ResidualReduction(nn.Module):
