@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from zsdist.data import Batch
-from zsdist.networks.fast import fast_forms
+from zsdist.networks.fast import fast_forms, inputs_only, second_order
 from zsdist.proxies.introspect import batch_statistics, layer_weights
 
 ACTIVATIONS = (nn.ReLU, nn.ReLU6)
@@ -176,7 +176,7 @@ def train_pass(probe: Probe, wanted: frozenset[str]) -> dict[str, Any]:
     inputs = probe.inputs.detach().requires_grad_(jacobian)
     out: dict[str, Any] = {}
     try:
-        with batch_statistics(model), torch.set_grad_enabled(backward or jacobian):
+        with batch_statistics(model), torch.set_grad_enabled(backward or jacobian), second_order(hessian):
             logits = model(inputs)
             out["logits"], out["num_outputs"] = logits.detach(), int(logits.shape[-1])
             loss_grads: dict[str, torch.Tensor] = {}
@@ -206,7 +206,8 @@ def _input_jacobian(probe: Probe, wanted: frozenset[str]) -> dict[str, Any]:
     """N×D: each sample's gradient of its summed logits with respect to its input, one backward of the shared
     forward (so BN's batch statistics couple the samples, as in the papers' code)."""
     graph: TrainGraph = probe["jacobian_graph"]
-    (jacobian,) = torch.autograd.grad(graph.logits.sum(), graph.inputs, retain_graph=True)
+    with inputs_only():
+        (jacobian,) = torch.autograd.grad(graph.logits.sum(), graph.inputs, retain_graph=True)
     return {"input_jacobian": jacobian.flatten(1)}
 
 
