@@ -154,8 +154,9 @@ class _BatchNorm(torch.autograd.Function):
 
 class _BatchNormBackward(torch.autograd.Function):
     """(x, γ, ∂y) → (∂x, ∂γ, ∂β) by PyTorch's kernel; its own backward (GraSP's Hessian-gradient product runs
-    it once per norm) is the closed form below: five passes over the map and a few channel sums, where PyTorch's
-    generic double backward of batch norm makes about sixty and was half of that product's time on NB201 cells.
+    it once per norm) is the closed form below: about ten passes over the map and a few channel sums, where
+    PyTorch's generic double backward of batch norm makes about sixty, a third to a half of that product's time
+    on NB201 cells.
 
     With x̂ = (x − μ)·s, s = (σ² + ε)^−½, A = Σ∂y, B = Σ∂y·x̂ (sums over all but the channel axis, M terms),
     ∂x = γs(∂y − A/M − x̂B/M). For cotangents X, Γ, Β of (∂x, ∂γ, ∂β), with C = ΣX·x̂, D = ΣX, E = ΣX·∂y:
