@@ -6,9 +6,9 @@ forms for the evaluator's passes (forward, backward, GraSP's double backward), n
 """
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
@@ -107,27 +107,27 @@ class _Passes(threading.local):
 _PASSES = _Passes()
 
 
-@contextmanager
-def second_order(enabled: bool = True) -> Iterator[None]:
+@contextlib.contextmanager
+def _passes_with(flag: str, value: bool) -> Iterator[None]:
+    before = getattr(_PASSES, flag)
+    setattr(_PASSES, flag, value)
+    try:
+        yield
+    finally:
+        setattr(_PASSES, flag, before)
+
+
+def second_order(enabled: bool = True) -> contextlib.AbstractContextManager[None]:
     """Passes run inside will be differentiated twice (GraSP's Hessian-gradient product): batch norms and
     convolutions record nodes whose backward has a hand-written backward of its own. Elsewhere they are PyTorch's
     modules, whose nodes compute only the gradients a backward asks for."""
-    before, _PASSES.second_order = _PASSES.second_order, enabled
-    try:
-        yield
-    finally:
-        _PASSES.second_order = before
+    return _passes_with("second_order", enabled)
 
 
-@contextmanager
-def inputs_only() -> Iterator[None]:
+def inputs_only() -> contextlib.AbstractContextManager[None]:
     """A backward through a second-order graph that asks for input gradients only (the input Jacobian): a custom
     node's `needs_input_grad` says what requires a gradient, not what this backward wants, so it is told."""
-    before, _PASSES.inputs_only = _PASSES.inputs_only, True
-    try:
-        yield
-    finally:
-        _PASSES.inputs_only = before
+    return _passes_with("inputs_only", True)
 
 
 def _per_channel(t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -210,8 +210,9 @@ class SecondOrderNorm(nn.BatchNorm2d):
     in closed form. Everywhere else nn.BatchNorm2d's own."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        batch = self.training or self.running_mean is None  # nn.BatchNorm2d's own rule
         updates = self.training and self.track_running_stats and self.running_mean is not None
-        if not _PASSES.second_order or updates or not (self.training or self.running_mean is None):
+        if not (_PASSES.second_order and batch and not updates):
             return super().forward(x)
         self._check_input_dim(x)
         return _BatchNorm.apply(x, self.weight, self.bias, self.eps)
