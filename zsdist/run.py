@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 import ray
 
+from zsdist.allocator import retain_freed_memory
 from zsdist.errors import RunIncomplete, ZsdistError
 from zsdist.lease import TTL_S, Leases
 from zsdist.plan import Shard, plan
@@ -54,6 +55,7 @@ def _run_shard(shard: Shard, output: str, version: str, devices: dict[str, dict]
     import torch
 
     torch.set_num_threads(max(1, int(shard.job.num_cpus)))
+    retain_freed_memory()  # feature maps reused pass after pass, not faulted in again (zsdist.allocator)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         rows = compute_shard(shard, version) if shard.table == "scores" else compute_latency_shard(shard, devices)

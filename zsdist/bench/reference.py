@@ -1,5 +1,8 @@
 """The survey's 8 proxies computed the way the reference protocol computes them: each alone, from its definition,
-on a fresh copy of the network, with its own forward and backward passes and nothing shared.
+on a fresh copy of the network, with its own forward and backward passes and nothing shared. The passes are the
+reference implementation's (SamsungLabs/zero-cost-nas): GraSP takes its gradient in a pass of its own before the
+pass it differentiates twice, and the input Jacobian comes from `.backward()`, which computes every weight's
+gradient too.
 
 This is the independent baseline of `zsdist bench proxies` (the reference implementation is not installable from
 a package index and is not copied here) and the definition-level value each shared pass is tested against.
@@ -74,18 +77,21 @@ def fisher(net: nn.Module, batch: Batch) -> float:
 
 
 def grasp(net: nn.Module, batch: Batch) -> float:
-    """−Σ θ ⊙ Hg: its own forward, a gradient with a second-order graph, and the Hessian-gradient product."""
+    """−Σ θ ⊙ Hg: g from a forward and backward of its own, then a second forward, a gradient with a second-order
+    graph, and the Hessian-gradient product through it."""
     net = _fresh(net)
     weights = _weights(net)
-    g = torch.autograd.grad(F.cross_entropy(net(batch.inputs), batch.labels), weights, create_graph=True)
-    hg = torch.autograd.grad(cast(torch.Tensor, sum((gi.detach() * gi).sum() for gi in g)), weights)
+    g = torch.autograd.grad(F.cross_entropy(net(batch.inputs), batch.labels), weights)
+    graph = torch.autograd.grad(F.cross_entropy(net(batch.inputs), batch.labels), weights, create_graph=True)
+    hg = torch.autograd.grad(cast(torch.Tensor, sum((gi * gg).sum() for gi, gg in zip(g, graph))), weights)
     return float(-sum((w.detach().double() * h.double()).sum() for w, h in zip(weights, hg)))
 
 
 def input_jacobian(net: nn.Module, batch: Batch) -> torch.Tensor:
     inputs = batch.inputs.clone().requires_grad_(True)
-    (jacobian,) = torch.autograd.grad(_fresh(net)(inputs).sum(), inputs)
-    return jacobian.flatten(1).double()
+    _fresh(net)(inputs).sum().backward()
+    assert inputs.grad is not None  # a leaf that requires grad, reached by the backward
+    return inputs.grad.flatten(1).double()
 
 
 def jacob_cov(net: nn.Module, batch: Batch) -> float:
