@@ -6,7 +6,8 @@ to the largest block freed so far). PyTorch allocates every feature map of every
 pass ends, so each pass of each architecture pays the kernel's page faults and page zeroing again: 11,000 to
 140,000 minor faults per NB201 cell of the survey's 8 proxies, a sixth to a third of their time on the smallest
 cells (docs/proxies.md). Raising the mmap threshold to glibc's maximum and the trim threshold above a cell's
-working set keeps those pages for the next pass. Numbers do not change: only where their bytes live.
+working set keeps those pages for the next pass. Numbers do not change: only where their bytes live. The price:
+a worker holds on to up to TRIM_THRESHOLD of memory it freed, which its next architecture's passes reuse.
 """
 from __future__ import annotations
 
